@@ -1,0 +1,140 @@
+"""The telemetry model every importer produces and the analysis consumes.
+
+One time base, one row per sample. A value that a row does not carry is NaN: a logger
+with 25 Hz IMU and 10 Hz GNSS (RaceCapture) gives rows where only some channels are set.
+All units are SI except angles, which stay in degrees because that is how every
+format and every map speaks them. The names carry the units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+STANDARD_GRAVITY_MPS2 = 9.80665
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """What a channel holds: unit, and how it may be resampled."""
+
+    unit: str
+    description: str
+    # "continuous" channels may be linearly interpolated between samples; "discrete"
+    # ones (counters, flags) may only be sampled-and-held.
+    kind: str = "continuous"
+
+
+# The core channels of `Telemetry`, documented once (docs/formats.md lists the same).
+CORE_CHANNELS: Mapping[str, ChannelInfo] = {
+    "t_s": ChannelInfo("s", "time since the first sample; GNSS time where the file has it"),
+    "lat_deg": ChannelInfo("deg", "WGS84 latitude, positive north"),
+    "lon_deg": ChannelInfo("deg", "WGS84 longitude, positive east"),
+    "alt_m": ChannelInfo("m", "altitude above mean sea level"),
+    "speed_mps": ChannelInfo("m/s", "GNSS ground speed"),
+    "heading_deg": ChannelInfo("deg", "GNSS course over ground, clockwise from true north"),
+    "sats": ChannelInfo("1", "satellites used in the fix", "discrete"),
+    "hdop": ChannelInfo("1", "horizontal dilution of precision"),
+    "accel_lon_mps2": ChannelInfo("m/s^2", "longitudinal acceleration, vehicle x (forward)"),
+    "accel_lat_mps2": ChannelInfo("m/s^2", "lateral acceleration, vehicle y (left)"),
+    "accel_vert_mps2": ChannelInfo("m/s^2", "vertical acceleration, vehicle z (up)"),
+    "yaw_rate_dps": ChannelInfo("deg/s", "yaw rate about vehicle z, counter-clockwise positive"),
+}
+
+
+@dataclass(frozen=True)
+class Channel:
+    """An extra channel a file carries (rpm, throttle, water temperature, ...)."""
+
+    values: FloatArray
+    unit: str = ""
+    kind: str = "continuous"
+
+
+def _nan(n: int) -> FloatArray:
+    return np.full(n, np.nan, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class Telemetry:
+    """A recorded session, in one time base. Every array has the same length.
+
+    Build it with `Telemetry.build(...)`, which fills absent channels with NaN and
+    checks the shapes; the analysis never has to ask whether a channel exists.
+    """
+
+    format: str
+    t_s: FloatArray
+    lat_deg: FloatArray
+    lon_deg: FloatArray
+    alt_m: FloatArray
+    speed_mps: FloatArray
+    heading_deg: FloatArray
+    sats: FloatArray
+    hdop: FloatArray
+    accel_lon_mps2: FloatArray
+    accel_lat_mps2: FloatArray
+    accel_vert_mps2: FloatArray
+    yaw_rate_dps: FloatArray
+    channels: Mapping[str, Channel] = field(default_factory=dict)
+    started_at: dt.datetime | None = None
+    device_id: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        format: str,
+        t_s: npt.ArrayLike,
+        lat_deg: npt.ArrayLike,
+        lon_deg: npt.ArrayLike,
+        *,
+        channels: Mapping[str, Channel] | None = None,
+        started_at: dt.datetime | None = None,
+        device_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        **core: npt.ArrayLike | None,
+    ) -> Telemetry:
+        """Make a Telemetry; `core` takes the optional core channels by name."""
+        t = np.asarray(t_s, dtype=np.float64)
+        n = t.shape[0]
+        arrays: dict[str, FloatArray] = {
+            "t_s": t,
+            "lat_deg": np.asarray(lat_deg, dtype=np.float64),
+            "lon_deg": np.asarray(lon_deg, dtype=np.float64),
+        }
+        for name in CORE_CHANNELS:
+            if name in arrays:
+                continue
+            value = core.pop(name, None)
+            arrays[name] = _nan(n) if value is None else np.asarray(value, dtype=np.float64)
+        if core:
+            raise TypeError(f"unknown core channels: {sorted(core)}")
+        extra = dict(channels or {})
+        for name, array in [*arrays.items(), *((k, c.values) for k, c in extra.items())]:
+            if array.shape != (n,):
+                raise ValueError(f"channel {name!r} has shape {array.shape}, expected ({n},)")
+        if started_at is not None and started_at.tzinfo is None:
+            raise ValueError("started_at must be timezone-aware (UTC)")
+        return cls(
+            format=format,
+            channels=extra,
+            started_at=started_at,
+            device_id=device_id,
+            metadata=dict(metadata or {}),
+            **arrays,
+        )
+
+    def __len__(self) -> int:
+        return int(self.t_s.shape[0])
+
+    def has(self, name: str) -> bool:
+        """True if the core channel `name` holds at least one value."""
+        values: FloatArray = getattr(self, name)
+        return bool(np.isfinite(values).any())
