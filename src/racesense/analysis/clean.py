@@ -1,0 +1,267 @@
+"""From raw telemetry rows to clean GNSS fixes in a local metric frame.
+
+Loggers hand us rows at mixed rates, with missing fixes, duplicated or backwards
+timestamps, and the odd fix that jumps a hundred metres and back. Everything after
+this module can assume: fixes are strictly increasing in time, every one has a
+position, a speed, a course and accelerations, and `gap_after[i]` says that the
+logger saw nothing between fix i and fix i+1 for longer than it should have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from racesense.analysis.errors import NoFixesError
+from racesense.analysis.geo import LocalFrame
+from racesense.analysis.telemetry import FloatArray, Telemetry
+
+BoolArray = npt.NDArray[np.bool_]
+
+# A step that a car cannot make: farther than it could travel at the larger of the two
+# recorded speeds plus a margin, and farther than GNSS noise can throw a fix.
+_JUMP_SPEED_MARGIN = 1.5
+_JUMP_SPEED_FLOOR_MPS = 10.0
+_JUMP_NOISE_M = 15.0
+_MAX_CAR_SPEED_MPS = 120.0  # 432 km/h
+# No fix for this long (or for several nominal periods, if longer) is a gap.
+_GAP_MIN_S = 1.0
+_GAP_PERIODS = 5.0
+# Course and speed derived from positions are smoothed over this span: long enough to
+# average out 1-2 m of noise at 25 Hz, short enough to follow a hairpin.
+_DERIVE_SPAN_S = 0.6
+# Below this speed the GNSS course is noise.
+_COURSE_MIN_SPEED_MPS = 2.0
+
+
+@dataclass(frozen=True, eq=False)
+class Fixes:
+    """Clean GNSS fixes, strictly increasing in time, all arrays one length."""
+
+    frame: LocalFrame
+    t_s: FloatArray
+    lat_deg: FloatArray
+    lon_deg: FloatArray
+    x_m: FloatArray
+    y_m: FloatArray
+    speed_mps: FloatArray
+    course_deg: FloatArray
+    dist_m: FloatArray
+    accel_lon_mps2: FloatArray
+    accel_lat_mps2: FloatArray
+    gap_after: BoolArray
+    speed_from_gnss: bool
+    accel_from_imu: bool
+    period_s: float
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.t_s.shape[0])
+
+    def slice(self, start: int, stop: int) -> Fixes:
+        """Fixes[start:stop], as its own Fixes (views, no copies)."""
+        return Fixes(
+            frame=self.frame,
+            t_s=self.t_s[start:stop],
+            lat_deg=self.lat_deg[start:stop],
+            lon_deg=self.lon_deg[start:stop],
+            x_m=self.x_m[start:stop],
+            y_m=self.y_m[start:stop],
+            speed_mps=self.speed_mps[start:stop],
+            course_deg=self.course_deg[start:stop],
+            dist_m=self.dist_m[start:stop],
+            accel_lon_mps2=self.accel_lon_mps2[start:stop],
+            accel_lat_mps2=self.accel_lat_mps2[start:stop],
+            gap_after=self.gap_after[start:stop],
+            speed_from_gnss=self.speed_from_gnss,
+            accel_from_imu=self.accel_from_imu,
+            period_s=self.period_s,
+        )
+
+
+def moving_average(values: FloatArray, window: int) -> FloatArray:
+    """Centred moving average over `window` samples (odd), shrinking at the ends."""
+    n = values.shape[0]
+    half = max(0, window // 2)
+    if half == 0 or n == 0:
+        return values.copy()
+    csum = np.concatenate(([0.0], np.cumsum(values)))
+    idx = np.arange(n)
+    lo = np.maximum(idx - half, 0)
+    hi = np.minimum(idx + half + 1, n)
+    result: FloatArray = (csum[hi] - csum[lo]) / (hi - lo)
+    return result
+
+
+def _valid_position_rows(tel: Telemetry) -> BoolArray:
+    lat, lon = tel.lat_deg, tel.lon_deg
+    ok: BoolArray = (
+        np.isfinite(lat)
+        & np.isfinite(lon)
+        & np.isfinite(tel.t_s)
+        & (np.abs(lat) <= 90.0)
+        & (np.abs(lon) <= 180.0)
+        # 0,0 is what many receivers report before their first fix.
+        & ~((np.abs(lat) < 1e-6) & (np.abs(lon) < 1e-6))
+    )
+    return ok
+
+
+def _impossible_steps(t: FloatArray, x: FloatArray, y: FloatArray, speed: FloatArray) -> BoolArray:
+    """bad[i]: the step from fix i to i+1 is impossible at the recorded speed."""
+    dt = np.diff(t)
+    step = np.hypot(np.diff(x), np.diff(y))
+    v = np.fmax(speed[:-1], speed[1:])
+    v = np.where(np.isfinite(v), v * _JUMP_SPEED_MARGIN + _JUMP_SPEED_FLOOR_MPS, _MAX_CAR_SPEED_MPS)
+    v = np.minimum(v, _MAX_CAR_SPEED_MPS)
+    bad: BoolArray = step > v * dt + _JUMP_NOISE_M
+    return bad
+
+
+def _reject_spikes(
+    t: FloatArray, x: FloatArray, y: FloatArray, speed: FloatArray
+) -> tuple[BoolArray, BoolArray]:
+    """Drop lone fixes that jump away and back. Returns (keep mask, unresolved bad steps).
+
+    A spike makes two impossible steps, into it and out of it; if skipping the fix
+    makes a possible step, the fix was wrong. A step that stays impossible (a jump
+    after the receiver re-acquired) is returned so it can be treated as a gap.
+    """
+    keep = np.ones(t.shape[0], dtype=bool)
+    for _ in range(4):
+        idx = np.flatnonzero(keep)
+        if idx.shape[0] < 3:
+            break
+        bad = _impossible_steps(t[idx], x[idx], y[idx], speed[idx])
+        if not bad.any():
+            return keep, np.zeros(idx.shape[0] - 1, dtype=bool)
+        spike = np.zeros(idx.shape[0], dtype=bool)
+        spike[1:-1] = bad[:-1] & bad[1:]
+        # An impossible first or last step: the end fix is the odd one out.
+        spike[0] = bad[0] and not (bad.shape[0] > 1 and bad[1])
+        spike[-1] = bad[-1] and not (bad.shape[0] > 1 and bad[-2])
+        if not spike.any():
+            break
+        keep[idx[spike]] = False
+    idx = np.flatnonzero(keep)
+    return keep, _impossible_steps(t[idx], x[idx], y[idx], speed[idx])
+
+
+def _interp_finite(t_out: FloatArray, t_in: FloatArray, values: FloatArray) -> FloatArray | None:
+    ok = np.isfinite(values)
+    if ok.sum() < 2:
+        return None
+    result: FloatArray = np.interp(t_out, t_in[ok], values[ok])
+    return result
+
+
+def _derive_speed_course(
+    t: FloatArray, x: FloatArray, y: FloatArray, window: int
+) -> tuple[FloatArray, FloatArray]:
+    """Speed and course from positions, by a centred difference over `window` fixes."""
+    n = t.shape[0]
+    half = max(1, window // 2)
+    idx = np.arange(n)
+    lo = np.maximum(idx - half, 0)
+    hi = np.minimum(idx + half, n - 1)
+    dt = t[hi] - t[lo]
+    dx, dy = x[hi] - x[lo], y[hi] - y[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        speed = np.where(dt > 0, np.hypot(dx, dy) / dt, 0.0)
+    course = np.degrees(np.arctan2(dx, dy)) % 360.0
+    return speed, course
+
+
+def clean_fixes(tel: Telemetry) -> Fixes:
+    """Select, order, de-duplicate and de-spike the fixes of `tel`. Raises NoFixesError."""
+    rows = np.flatnonzero(_valid_position_rows(tel))
+    if rows.shape[0] < 2:
+        raise NoFixesError("The file has no GNSS fixes with a position.")
+    dropped = {"no_position": len(tel) - int(rows.shape[0])}
+    order = rows[np.argsort(tel.t_s[rows], kind="stable")]
+    t_sorted = tel.t_s[order]
+    unique = np.ones(order.shape[0], dtype=bool)
+    unique[1:] = np.diff(t_sorted) > 1e-6
+    dropped["duplicate_time"] = int((~unique).sum())
+    order = order[unique]
+    if order.shape[0] < 2:
+        raise NoFixesError("The file has fewer than two GNSS fixes at distinct times.")
+
+    t = tel.t_s[order]
+    lat, lon = tel.lat_deg[order], tel.lon_deg[order]
+    frame = LocalFrame(float(np.median(lat)), float(np.median(lon)))
+    x, y = frame.to_xy(lat, lon)
+    gnss_speed = tel.speed_mps[order]
+
+    keep, unresolved = _reject_spikes(t, x, y, gnss_speed)
+    dropped["impossible_jump"] = int((~keep).sum())
+    if not keep.all():
+        order = order[keep]
+        t, lat, lon, x, y, gnss_speed = (a[keep] for a in (t, lat, lon, x, y, gnss_speed))
+    dt = np.diff(t)
+    period_s = float(np.median(dt)) if dt.shape[0] else 1.0
+    gap_after = np.zeros(t.shape[0], dtype=bool)
+    gap_after[:-1] = (dt > max(_GAP_MIN_S, _GAP_PERIODS * period_s)) | unresolved
+
+    window = max(3, round(_DERIVE_SPAN_S / max(period_s, 1e-3)) | 1)
+    derived_speed, derived_course = _derive_speed_course(t, x, y, window)
+    speed_ok = np.isfinite(gnss_speed)
+    speed_from_gnss = bool(speed_ok.mean() > 0.5)
+    if speed_from_gnss:
+        speed = np.where(speed_ok, gnss_speed, derived_speed)
+    else:
+        speed = moving_average(derived_speed, window)
+    speed = np.maximum(speed, 0.0)
+
+    gnss_course = tel.heading_deg[order]
+    course_ok = np.isfinite(gnss_course) & (speed >= _COURSE_MIN_SPEED_MPS)
+    course = np.where(course_ok, gnss_course % 360.0, derived_course)
+
+    # Distance from speed, not from summing noisy steps (which 1 m of noise at 25 Hz
+    # inflates by several percent); across a gap, the straight line is all we know.
+    step_from_speed = 0.5 * (speed[:-1] + speed[1:]) * dt
+    step_straight = np.hypot(np.diff(x), np.diff(y))
+    step = np.where(gap_after[:-1], np.maximum(step_from_speed, step_straight), step_from_speed)
+    dist = np.concatenate(([0.0], np.cumsum(step)))
+
+    imu_lon = _interp_finite(t, tel.t_s, tel.accel_lon_mps2)
+    imu_lat = _interp_finite(t, tel.t_s, tel.accel_lat_mps2)
+    accel_from_imu = imu_lon is not None and imu_lat is not None
+    if imu_lon is not None and imu_lat is not None:
+        accel_lon, accel_lat = imu_lon, imu_lat
+    else:
+        accel_lon, accel_lat = _derive_accelerations(t, speed, course, window)
+
+    return Fixes(
+        frame=frame,
+        t_s=t,
+        lat_deg=lat,
+        lon_deg=lon,
+        x_m=x,
+        y_m=y,
+        speed_mps=speed,
+        course_deg=course,
+        dist_m=dist,
+        accel_lon_mps2=accel_lon,
+        accel_lat_mps2=accel_lat,
+        gap_after=gap_after,
+        speed_from_gnss=speed_from_gnss,
+        accel_from_imu=accel_from_imu,
+        period_s=period_s,
+        dropped=dropped,
+    )
+
+
+def _derive_accelerations(
+    t: FloatArray, speed: FloatArray, course_deg: FloatArray, window: int
+) -> tuple[FloatArray, FloatArray]:
+    """Longitudinal and lateral (positive left) acceleration from speed and course."""
+    smooth_v = moving_average(speed, window)
+    accel_lon = moving_average(np.gradient(smooth_v, t), window)
+    # Unwrap the course so a pass through north is not a 360 degree turn.
+    course_rad = np.unwrap(np.radians(course_deg))
+    yaw_rate_ccw = -np.gradient(moving_average(course_rad, window), t)
+    accel_lat = moving_average(smooth_v * yaw_rate_ccw, window)
+    return accel_lon, accel_lat

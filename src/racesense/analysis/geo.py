@@ -1,0 +1,62 @@
+"""A local metric frame: WGS84 degrees <-> metres east/north of an origin.
+
+A circuit spans a few km, so an equirectangular projection with the WGS84 radii of
+curvature at the origin is good to centimetres over the distances that matter for
+timing (a gate and the fixes within a few hundred metres of it), and it is cheap
+and exactly invertible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from racesense.analysis.telemetry import FloatArray
+
+WGS84_A_M = 6378137.0
+WGS84_E2 = 6.69437999014e-3
+
+
+@dataclass(frozen=True)
+class LocalFrame:
+    origin_lat_deg: float
+    origin_lon_deg: float
+
+    @property
+    def _scale(self) -> tuple[float, float]:
+        phi = math.radians(self.origin_lat_deg)
+        s = 1.0 - WGS84_E2 * math.sin(phi) ** 2
+        meridional_m = WGS84_A_M * (1.0 - WGS84_E2) / s**1.5
+        prime_vertical_m = WGS84_A_M / math.sqrt(s)
+        m_per_deg_lat = math.radians(1.0) * meridional_m
+        m_per_deg_lon = math.radians(1.0) * prime_vertical_m * math.cos(phi)
+        return m_per_deg_lon, m_per_deg_lat
+
+    def to_xy(
+        self, lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike
+    ) -> tuple[FloatArray, FloatArray]:
+        kx, ky = self._scale
+        dlon = np.asarray(lon_deg, dtype=np.float64) - self.origin_lon_deg
+        # Keep the frame continuous across the antimeridian.
+        dlon = (dlon + 180.0) % 360.0 - 180.0
+        x = dlon * kx
+        y = (np.asarray(lat_deg, dtype=np.float64) - self.origin_lat_deg) * ky
+        return x, y
+
+    def to_latlon(self, x_m: npt.ArrayLike, y_m: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+        kx, ky = self._scale
+        lat = self.origin_lat_deg + np.asarray(y_m, dtype=np.float64) / ky
+        lon = self.origin_lon_deg + np.asarray(x_m, dtype=np.float64) / kx
+        lon = (lon + 180.0) % 360.0 - 180.0
+        return lat, lon
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance on a sphere of the WGS84 mean radius."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371008.8 * math.asin(math.sqrt(min(1.0, h)))

@@ -1,0 +1,230 @@
+"""The whole analysis of one session: telemetry in, `SessionAnalysis` out.
+
+clean fixes -> choose the track (given, listed, or detected) -> time start/finish
+crossings -> laps -> reference lap -> sectors -> best and theoretical best -> traces
+with delta-T. Pure: no I/O, no clocks, no globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from racesense.analysis.autodetect import detect_start_finish
+from racesense.analysis.clean import Fixes, clean_fixes
+from racesense.analysis.crossings import crossings, orient
+from racesense.analysis.delta import ReferencePath, delta_to_reference, reference_path
+from racesense.analysis.errors import TrackError
+from racesense.analysis.laps import LapSpan, accept_crossings, build_laps
+from racesense.analysis.results import (
+    LapResult,
+    LapTrace,
+    SessionAnalysis,
+    TrackResult,
+)
+from racesense.analysis.sectors import (
+    DEFAULT_SECTORS,
+    equal_distance_gates,
+    sector_gates_from_track,
+    sector_times,
+)
+from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Telemetry
+from racesense.analysis.traces import MAX_TRACE_POINTS, largest_triangle
+from racesense.analysis.track import GateXY, Track, gate_across_travel, gate_xy, match_track
+
+MPS_TO_KMH = 3.6
+
+
+def _track_name(tel: Telemetry) -> str:
+    for key in ("track", "track_name", "venue", "session_title"):
+        name = tel.metadata.get(key)
+        if name:
+            return name
+    return "Unknown circuit"
+
+
+def _start_finish(fixes: Fixes, track: Track) -> GateXY:
+    if track.start_finish is not None:
+        return orient(fixes, gate_xy(track.start_finish, fixes.frame))
+    assert track.start_finish_point is not None
+    return gate_across_travel(fixes, track.start_finish_point)
+
+
+def _choose_track(
+    fixes: Fixes, track: Track | None, tracks: Sequence[Track]
+) -> tuple[Track | None, GateXY]:
+    """The track and its oriented start/finish line in the session's frame."""
+    chosen = track if track is not None else match_track(fixes, list(tracks))
+    if chosen is not None:
+        return chosen, _start_finish(fixes, chosen)
+    return None, detect_start_finish(fixes)
+
+
+def _lap_result(
+    fixes: Fixes, span: LapSpan, sectors: tuple[float | None, ...], t0: float
+) -> LapResult:
+    lo, hi = span.start_index, span.end_index
+    speed = fixes.speed_mps[lo:hi]
+    start, end = span.start_s + t0, span.end_s + t0
+    dist = float(
+        np.interp(end, fixes.t_s, fixes.dist_m) - np.interp(start, fixes.t_s, fixes.dist_m)
+    )
+    duration = end - start
+    return LapResult(
+        number=span.number,
+        start_s=span.start_s,
+        end_s=span.end_s,
+        time_s=span.time_s,
+        kind=span.kind,
+        complete=span.complete,
+        valid=span.valid,
+        invalid_reason=span.invalid_reason,
+        sectors_s=sectors,
+        max_speed_kmh=float(speed.max()) * MPS_TO_KMH if speed.shape[0] else float("nan"),
+        min_speed_kmh=float(speed.min()) * MPS_TO_KMH if speed.shape[0] else float("nan"),
+        avg_speed_kmh=dist / duration * MPS_TO_KMH if duration > 0 else float("nan"),
+        distance_m=dist,
+    )
+
+
+def _trace(fixes: Fixes, span: LapSpan, ref: ReferencePath | None, t0: float) -> LapTrace:
+    lo, hi = span.start_index, span.end_index
+    start = span.start_s + t0
+    if ref is not None:
+        pos, delta = delta_to_reference(ref, fixes, lo, hi, start)
+        if not span.complete:
+            delta = np.full_like(delta, np.nan)
+    else:
+        pos = fixes.dist_m[lo:hi] - (fixes.dist_m[lo] if hi > lo else 0.0)
+        delta = np.full(hi - lo, np.nan)
+    elapsed = fixes.t_s[lo:hi] - start
+    speed_kmh = fixes.speed_mps[lo:hi] * MPS_TO_KMH
+    keep = largest_triangle(elapsed, speed_kmh, MAX_TRACE_POINTS)
+    return LapTrace(
+        number=span.number,
+        t_s=elapsed[keep],
+        distance_m=pos[keep],
+        speed_kmh=speed_kmh[keep],
+        lat_deg=fixes.lat_deg[lo:hi][keep],
+        lon_deg=fixes.lon_deg[lo:hi][keep],
+        g_lat=fixes.accel_lat_mps2[lo:hi][keep] / STANDARD_GRAVITY_MPS2,
+        g_lon=fixes.accel_lon_mps2[lo:hi][keep] / STANDARD_GRAVITY_MPS2,
+        delta_s=delta[keep],
+        g_source="imu" if fixes.accel_from_imu else "gps",
+    )
+
+
+def _no_laps(
+    tel: Telemetry, fixes: Fixes, track: TrackResult | None, reason: str
+) -> SessionAnalysis:
+    return SessionAnalysis(
+        format=tel.format,
+        device_id=tel.device_id,
+        started_at=tel.started_at,
+        track=track,
+        laps=(),
+        best_lap_s=None,
+        best_lap_number=None,
+        theoretical_best_s=None,
+        best_sectors_s=(),
+        reference_lap_number=None,
+        traces=(),
+        reason=reason,
+        fix_count=len(fixes),
+        duration_s=float(fixes.t_s[-1] - fixes.t_s[0]),
+    )
+
+
+def analyse(
+    tel: Telemetry,
+    *,
+    track: Track | None = None,
+    tracks: Sequence[Track] = (),
+    sector_count: int = DEFAULT_SECTORS,
+) -> SessionAnalysis:
+    """Analyse a session. `track` forces a track ("user"); else the first of `tracks`
+    whose start/finish the session passes within 50 m; else one found in the data.
+
+    Raises NoFixesError when there is nothing to analyse; a session that has fixes
+    but no laps comes back with zero laps and a `reason`.
+    """
+    fixes = clean_fixes(tel)
+    t0 = float(np.nanmin(tel.t_s))
+    try:
+        chosen, sf = _choose_track(fixes, track, tracks)
+    except TrackError as exc:
+        return _no_laps(tel, fixes, None, str(exc))
+    if chosen is None:
+        source, name = "detected", _track_name(tel)
+    else:
+        source, name = chosen.source, chosen.name
+    try:
+        sector_gates = [] if chosen is None else sector_gates_from_track(fixes, chosen.sectors)
+    except TrackError as exc:
+        return _no_laps(tel, fixes, None, str(exc))
+
+    spans = build_laps(fixes, accept_crossings(fixes, crossings(fixes, sf)), t0)
+    complete = [s for s in spans if s.complete]
+    timed = [s for s in complete if s.kind == "timed" and s.valid]
+    reference = min(timed or complete, key=lambda s: s.time_s) if complete else None
+    if reference is not None and not sector_gates and sector_count > 1:
+        sector_gates = equal_distance_gates(fixes, reference, t0, sector_count)
+
+    sectors_by_lap = {
+        s.number: sector_times(fixes, s, sector_gates, t0) if sector_gates else (s.time_s,)
+        for s in complete
+    }
+    laps = tuple(_lap_result(fixes, s, sectors_by_lap.get(s.number, ()), t0) for s in spans)
+
+    best = min(timed, key=lambda s: s.time_s) if timed else None
+    best_sectors: tuple[float | None, ...] = ()
+    theoretical: float | None = None
+    full = [sectors_by_lap[s.number] for s in timed if None not in sectors_by_lap[s.number]]
+    if full:
+        best_sectors = tuple(
+            min(float(v) for v in col if v is not None) for col in zip(*full, strict=True)
+        )
+        theoretical = float(sum(v for v in best_sectors if v is not None))
+
+    ref_path = None
+    if reference is not None and reference.end_index - reference.start_index >= 2:
+        ref_path = reference_path(
+            fixes, reference.start_index, reference.end_index, reference.start_s + t0
+        )
+    traces = tuple(_trace(fixes, s, ref_path, t0) for s in spans if s.end_index > s.start_index)
+
+    track_result = TrackResult(
+        name=name,
+        source=source,
+        start_finish=sf.to_gate(fixes.frame).p1_p2(),
+        sectors=tuple(g.to_gate(fixes.frame).p1_p2() for g in sector_gates),
+    )
+    reason = None
+    if not complete:
+        reason = (
+            "The session never crosses the start/finish line."
+            if not spans or len(spans) == 1
+            else "The session crosses the start/finish line only once: no complete lap."
+        )
+    return SessionAnalysis(
+        format=tel.format,
+        device_id=tel.device_id,
+        started_at=tel.started_at,
+        track=track_result,
+        laps=laps,
+        best_lap_s=best.time_s if best else None,
+        best_lap_number=best.number if best else None,
+        theoretical_best_s=theoretical,
+        best_sectors_s=best_sectors,
+        reference_lap_number=reference.number if reference else None,
+        traces=traces,
+        reason=reason,
+        fix_count=len(fixes),
+        duration_s=float(fixes.t_s[-1] - fixes.t_s[0]),
+        warnings=tuple(
+            f"{count} fixes dropped: {why.replace('_', ' ')}"
+            for why, count in fixes.dropped.items()
+            if count and why != "no_position"
+        ),
+    )
