@@ -131,6 +131,11 @@ def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Cr
     idx, frac = _candidates(fixes, gate, forward=True)
     if idx.shape[0] == 0:
         return []
+    # Noise near the line makes one pass cross it forward, back and forward again:
+    # candidates within one estimation window of the previous are the same pass.
+    t_idx = fixes.t_s[idx.astype(np.intp)]
+    same_pass = np.concatenate(([False], np.diff(t_idx) < max(window_s, 2 * fixes.period_s)))
+    idx, frac = idx[~same_pass], frac[~same_pass]
     _, across = _coordinates(fixes, gate)
     t = fixes.t_s
     half = max(2, math.ceil(window_s / max(fixes.period_s, 1e-3)))
@@ -154,12 +159,10 @@ def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Cr
                 )
             else:
                 estimate = _estimate_with_fit(t[lo:hi], across[lo:hi], t_linear)
-        # An estimate may not leave the step either side of the crossing: if it does,
-        # the model did not fit (a spin, a stop on the line) and the plain
-        # interpolation is the honest answer.
-        lo_t = t[max(i - 1, 0)]
-        hi_t = t[min(i + 2, t.shape[0] - 1)]
-        if estimate is None or not (lo_t <= estimate <= hi_t):
+        # Noise moves the apparent crossing by a few fixes, not more: an estimate
+        # farther away means the model did not fit (a spin, a stop on the line), and
+        # the plain interpolation is the honest answer.
+        if estimate is None or abs(estimate - t_linear) > max(4 * fixes.period_s, 0.25):
             estimate = t_linear
         result.append(Crossing(i, estimate, speed, across_gap))
     return result

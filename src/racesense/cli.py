@@ -1,0 +1,134 @@
+"""The `racesense` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from racesense.analysis.errors import AnalysisError
+from racesense.analysis.pipeline import analyse
+from racesense.analysis.results import SessionAnalysis, to_document
+from racesense.analysis.track import Gate, Track
+from racesense.ingest import IngestError, read_telemetry
+from racesense.ingest.tracklist import parse_track_list
+from racesense.laptable import render
+
+# Options whose value may start with "-" (a southern or western coordinate).
+_COORD_OPTIONS = ("--start-finish", "--start-finish-line")
+
+
+def _coords(text: str, count: int) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise argparse.ArgumentTypeError(
+            f"expected {count} comma-separated numbers (LAT,LON{',LAT,LON' if count == 4 else ''})"
+        )
+    return values
+
+
+def _point(text: str) -> list[float]:
+    return _coords(text, 2)
+
+
+def _line(text: str) -> list[float]:
+    return _coords(text, 4)
+
+
+def _join_negative_values(argv: Sequence[str]) -> list[str]:
+    """`--start-finish -37.85,144.97` -> `--start-finish=-37.85,144.97`: argparse would
+    otherwise take the value for an option."""
+    out: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        if args[i] in _COORD_OPTIONS and i + 1 < len(args):
+            out.append(f"{args[i]}={args[i + 1]}")
+            i += 2
+        else:
+            out.append(args[i])
+            i += 1
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="racesense", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("analyse", aliases=["analyze"], help="analyse a logger file")
+    p.add_argument("file", type=Path)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--start-finish",
+        type=_point,
+        metavar="LAT,LON",
+        help="start/finish point; the line is drawn across the direction of travel",
+    )
+    where.add_argument(
+        "--start-finish-line",
+        type=_line,
+        metavar="LAT1,LON1,LAT2,LON2",
+        help="start/finish line by its two ends",
+    )
+    p.add_argument(
+        "--tracks",
+        type=Path,
+        metavar="FILE",
+        help="a track list (GPX or CSV of start/finish points) to match against",
+    )
+    p.add_argument("--json", action="store_true", help="print the results document as JSON")
+
+    sub.add_parser("demo", help="analyse the bundled demo session")
+    return parser
+
+
+def _print_result(analysis: SessionAnalysis, as_json: bool, source: str) -> None:
+    if as_json:
+        print(json.dumps(to_document(analysis), indent=2))
+    else:
+        print(render(analysis, source))
+
+
+def _cmd_analyse(args: argparse.Namespace) -> int:
+    track = None
+    if args.start_finish is not None:
+        track = Track(
+            "Given start/finish", start_finish_point=tuple(args.start_finish), source="user"
+        )
+    elif args.start_finish_line is not None:
+        a, b, c, d = args.start_finish_line
+        track = Track("Given start/finish", start_finish=Gate((a, b), (c, d)), source="user")
+    tracks = parse_track_list(args.tracks.read_bytes()) if args.tracks else []
+    telemetry = read_telemetry(args.file.read_bytes())
+    _print_result(analyse(telemetry, track=track, tracks=tracks), args.json, args.file.name)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from racesense.demo import demo_session_csv
+
+    name, data = demo_session_csv()
+    print(render(analyse(read_telemetry(data)), name))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
+    commands = {"analyse": _cmd_analyse, "analyze": _cmd_analyse, "demo": _cmd_demo}
+    try:
+        return commands[args.command](args)
+    except (IngestError, AnalysisError) as exc:
+        print(f"racesense: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"racesense: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
