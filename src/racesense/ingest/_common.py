@@ -1,0 +1,187 @@
+"""Helpers the text importers share: fast tolerant number tables, units, the final sort.
+
+Private to `racesense.ingest`; each importer stays a small file about its own format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Channel, FloatArray, Telemetry
+from racesense.ingest.errors import MalformedFileError
+
+UTC = dt.UTC
+KNOT_MPS = 1852.0 / 3600.0
+
+# A plain decimal number, as loggers write them ("+0062.635", "-.5", "1e-3").
+_NUMBER = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
+
+# Unit label (lower case, as the files spell them) -> (factor to SI, SI unit).
+_SI_UNITS: dict[str, tuple[float, str]] = {
+    "m/s": (1.0, "m/s"),
+    "km/h": (1.0 / 3.6, "m/s"),
+    "kmh": (1.0 / 3.6, "m/s"),
+    "kph": (1.0 / 3.6, "m/s"),
+    "mph": (0.44704, "m/s"),
+    "kn": (KNOT_MPS, "m/s"),
+    "kt": (KNOT_MPS, "m/s"),
+    "knots": (KNOT_MPS, "m/s"),
+    "g": (STANDARD_GRAVITY_MPS2, "m/s^2"),
+    "m/s2": (1.0, "m/s^2"),
+    "m/s^2": (1.0, "m/s^2"),
+    "m/s²": (1.0, "m/s^2"),
+    "m": (1.0, "m"),
+    "km": (1000.0, "m"),
+    "ft": (0.3048, "m"),
+    "feet": (0.3048, "m"),
+    "mi": (1609.344, "m"),
+    "miles": (1609.344, "m"),
+    "s": (1.0, "s"),
+    "ms": (0.001, "s"),
+    "min": (60.0, "s"),
+    "deg": (1.0, "deg"),
+    "degrees": (1.0, "deg"),
+    "deg/s": (1.0, "deg/s"),
+    "deg/sec": (1.0, "deg/s"),
+}
+
+
+def decode(data: bytes) -> str:
+    """Text of a file; a stray bad byte must not stop an import."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.decode("utf-8", "replace")
+
+
+def si(values: FloatArray, unit: str) -> tuple[FloatArray, str]:
+    """`values` converted to SI where `unit` is a known one; other units pass through."""
+    factor, si_unit = _SI_UNITS.get(unit.strip().lower(), (1.0, unit.strip()))
+    return (values * factor if factor != 1.0 else values), si_unit
+
+
+def si_as(
+    values: FloatArray, unit: str, wanted: str, *, default: bool = False
+) -> FloatArray | None:
+    """`values` in the SI unit `wanted`, or None if `unit` is not convertible to it.
+
+    `default` says that an empty unit label means the values are already in `wanted`.
+    """
+    if not unit.strip():
+        return values if default else None
+    converted, si_unit = si(values, unit)
+    return converted if si_unit == wanted else None
+
+
+def read_float_columns(
+    body: bytes, ncols: int, *, delimiter: str = ",", what: str = "The file's"
+) -> list[FloatArray]:
+    """Read delimited numeric rows into `ncols` float64 columns; empty cells are NaN.
+
+    A row with the wrong number of cells (a line cut short by a power loss) is skipped,
+    and a cell that is not a number reads as NaN: one bad line must not lose a session.
+    """
+    if not body.strip():
+        return [np.empty(0, dtype=np.float64) for _ in range(ncols)]
+    try:
+        return _read(body, ncols, delimiter, tolerant=False)
+    except pa.ArrowException:
+        pass
+    attempts = [body]
+    last_newline = body.rstrip(b"\r\n").rfind(b"\n")
+    if last_newline >= 0:
+        # A final line cut inside a quoted cell breaks the whole CSV parse: try without it.
+        attempts.append(body[: last_newline + 1])
+    for attempt in attempts:
+        try:
+            clean = attempt.decode("utf-8", "replace").encode("utf-8")
+            return _read(clean, ncols, delimiter, tolerant=True)
+        except pa.ArrowException:
+            continue
+    raise MalformedFileError(f"{what} data rows could not be read as a table of numbers.")
+
+
+def _skip_row(_row: object) -> str:
+    return "skip"
+
+
+def _read(body: bytes, ncols: int, delimiter: str, *, tolerant: bool) -> list[FloatArray]:
+    names = [f"c{i}" for i in range(ncols)]
+    column_type = pa.string() if tolerant else pa.float64()
+    table = pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=_skip_row),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: column_type for name in names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    columns: list[FloatArray] = []
+    for i in range(ncols):
+        column = table.column(i)
+        if tolerant:
+            numeric = pc.match_substring_regex(column, _NUMBER)
+            column = pc.if_else(numeric, pc.utf8_trim_whitespace(column), None).cast(pa.float64())
+        columns.append(np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64))
+    return columns
+
+
+def position_or_nan(lat: FloatArray, lon: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Latitude and longitude with impossible values and the 0,0 'no fix' marker as NaN."""
+    bad = ((lat == 0.0) & (lon == 0.0)) | (np.abs(lat) > 90.0) | (np.abs(lon) > 180.0)
+    if not bad.any():
+        return lat, lon
+    return np.where(bad, np.nan, lat), np.where(bad, np.nan, lon)
+
+
+def build(
+    format: str,
+    t: FloatArray,
+    lat: FloatArray,
+    lon: FloatArray,
+    *,
+    core: Mapping[str, FloatArray],
+    channels: Mapping[str, Channel],
+    origin: dt.datetime | None,
+    metadata: Mapping[str, str],
+    device_id: str | None = None,
+    what: str = "The file",
+) -> Telemetry:
+    """Sort the rows by time, make `t_s` start at 0, and build the Telemetry.
+
+    `t` is in seconds from `origin` (a UTC time), or from an unknown instant if `origin`
+    is None. Rows without a finite time are dropped; the sort is stable, so rows with
+    equal times keep the file's order.
+    """
+    keep = np.isfinite(t)
+    if not keep.any():
+        raise MalformedFileError(f"{what} has no data rows with a valid time.")
+    order = np.flatnonzero(keep)
+    order = order[np.argsort(t[order], kind="stable")]
+    t_sorted = t[order]
+    t0 = float(t_sorted[0])
+    # Rounding to the microsecond removes float noise from large absolute times
+    # (unix seconds) without touching any logger's real resolution.
+    t_s = np.round(t_sorted - t0, 6)
+    started_at = None if origin is None else origin + dt.timedelta(seconds=round(t0, 6))
+    return Telemetry.build(
+        format,
+        t_s,
+        lat[order],
+        lon[order],
+        channels={
+            name: Channel(c.values[order], unit=c.unit, kind=c.kind) for name, c in channels.items()
+        },
+        started_at=started_at,
+        device_id=device_id,
+        metadata=metadata,
+        **{name: values[order] for name, values in core.items()},
+    )
