@@ -135,8 +135,11 @@ def _read(body: bytes, ncols: int, delimiter: str, *, tolerant: bool) -> list[Fl
 
 
 def position_or_nan(lat: FloatArray, lon: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Latitude and longitude with impossible values and the 0,0 'no fix' marker as NaN."""
-    bad = ((lat == 0.0) & (lon == 0.0)) | (np.abs(lat) > 90.0) | (np.abs(lon) > 180.0)
+    """Latitude and longitude with impossible values and the 0,0 'no fix' marker as NaN.
+
+    A position is both or neither: one coordinate alone is NaN in both.
+    """
+    bad = ((lat == 0.0) & (lon == 0.0)) | ~(np.abs(lat) <= 90.0) | ~(np.abs(lon) <= 180.0)
     if not bad.any():
         return lat, lon
     return np.where(bad, np.nan, lat), np.where(bad, np.nan, lon)
