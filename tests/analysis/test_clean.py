@@ -29,7 +29,11 @@ def test_sorts_backwards_and_drops_duplicate_timestamps():
     tel = straight(50)
     order = np.r_[np.arange(10), 20, np.arange(10, 50)]  # fix 20 twice, once out of order
     shuffled = Telemetry.build(
-        "test", tel.t_s[order], tel.lat_deg[order], tel.lon_deg[order], speed_mps=tel.speed_mps[order]
+        "test",
+        tel.t_s[order],
+        tel.lat_deg[order],
+        tel.lon_deg[order],
+        speed_mps=tel.speed_mps[order],
     )
     fixes = clean_fixes(shuffled)
     assert len(fixes) == 50
@@ -51,8 +55,13 @@ def test_a_long_silence_is_a_gap():
     tel = straight(100)
     keep = (tel.t_s < 3.0) | (tel.t_s >= 6.0)
     fixes = clean_fixes(
-        Telemetry.build("test", tel.t_s[keep], tel.lat_deg[keep], tel.lon_deg[keep],
-                        speed_mps=tel.speed_mps[keep])
+        Telemetry.build(
+            "test",
+            tel.t_s[keep],
+            tel.lat_deg[keep],
+            tel.lon_deg[keep],
+            speed_mps=tel.speed_mps[keep],
+        )
     )
     assert fixes.gap_after.sum() == 1
     assert fixes.t_s[np.flatnonzero(fixes.gap_after)[0]] == pytest.approx(2.9)

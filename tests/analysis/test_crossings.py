@@ -60,7 +60,9 @@ def test_without_speed_the_fit_still_beats_two_point_interpolation():
         assert len(found) == 1
         fit_errors.append(abs(found[0].t_s - truth))
         linear_errors.append(abs(crossings(fixes, gate, window_s=0.0)[0].t_s - truth))
-    assert np.sqrt(np.mean(np.square(fit_errors))) < 0.6 * np.sqrt(np.mean(np.square(linear_errors)))
+    assert np.sqrt(np.mean(np.square(fit_errors))) < 0.6 * np.sqrt(
+        np.mean(np.square(linear_errors))
+    )
 
 
 def test_only_crossings_in_the_direction_of_travel_count():
