@@ -110,10 +110,10 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from racesense.demo import demo_session_csv
+    from racesense.demo import demo_session_csv, demo_track
 
     name, data = demo_session_csv()
-    print(render(analyse(read_telemetry(data)), name))
+    print(render(analyse(read_telemetry(data), tracks=[demo_track()]), name))
     return 0
 
 

@@ -7,6 +7,7 @@ independently of the importers under test), never from this project's output.
 from __future__ import annotations
 
 import csv
+import itertools
 import statistics
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def _racechrono_reference() -> tuple[Path, list[float], tuple[float, float]]:
         if previous is not None and row[lap_c] != previous:
             changes.append((float(row[el_c]), float(row[lat_c]), float(row[lon_c])))
         previous = row[lap_c]
-    times = [b[0] - a[0] for a, b in zip(changes[:-1], changes[1:], strict=True)]
+    times = [b[0] - a[0] for a, b in itertools.pairwise(changes)]
     return path, times, (changes[0][1], changes[0][2])
 
 
