@@ -1,0 +1,111 @@
+"""Benchmark: the whole analysis of one hour of 25 Hz RS-Core CSV (90,000 rows) against
+pyarrow only reading the same file into columns, measured side by side in one run.
+
+Targets (issue #2): analysis time <= 2x pyarrow's read; peak memory <= 10x the file size.
+
+    .venv/bin/python bench/bench_analysis.py [--repeat N]
+
+Timings interleave the two jobs and report medians, so a noisy neighbour slows both.
+Memory: Python-side peak (tracemalloc, which sees NumPy's buffers) plus the peak of
+pyarrow's own allocator, during one analysis: an upper bound on the extra memory used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from racesense.analysis.pipeline import analyse
+from racesense.analysis.results import to_document
+from racesense.analysis.telemetry import Telemetry
+from racesense.demo import demo_track
+from racesense.ingest import read_telemetry
+from racesense.synth import demo_circuit, make_session, to_rscore_csv
+
+ROWS = 90_000
+RATE_HZ = 25.0
+
+
+def one_hour_csv() -> bytes:
+    circuit = demo_circuit()
+    session = make_session(circuit, rate_hz=RATE_HZ, laps=40, seed=1)
+    tel = session.telemetry
+    keep = np.arange(ROWS)
+    cut = Telemetry.build(
+        tel.format,
+        tel.t_s[keep],
+        tel.lat_deg[keep],
+        tel.lon_deg[keep],
+        started_at=tel.started_at,
+        **{
+            name: getattr(tel, name)[keep]
+            for name in (
+                "alt_m", "speed_mps", "heading_deg", "sats", "hdop",
+                "accel_lon_mps2", "accel_lat_mps2", "accel_vert_mps2", "yaw_rate_dps",
+            )
+        },
+    )
+    return to_rscore_csv(cut, device_id="RS-Core-BENCH")
+
+
+def read_with_pyarrow(path: Path) -> int:
+    table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(skip_rows=4))
+    return int(table.num_rows)
+
+
+def full_analysis(path: Path) -> int:
+    analysis = analyse(read_telemetry(path.read_bytes()), tracks=[demo_track()])
+    to_document(analysis)
+    return analysis.lap_count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "one-hour.csv"
+        path.write_bytes(one_hour_csv())
+        size = path.stat().st_size
+        rows = read_with_pyarrow(path)
+        laps = full_analysis(path)  # warm up both (imports, page cache)
+        print(f"input: {rows} rows, {size / 1e6:.1f} MB, {laps} complete laps")
+
+        t_read: list[float] = []
+        t_full: list[float] = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            read_with_pyarrow(path)
+            t_read.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            full_analysis(path)
+            t_full.append(time.perf_counter() - start)
+        read_s, full_s = statistics.median(t_read), statistics.median(t_full)
+
+        pool = pa.default_memory_pool()
+        arrow_before = pool.max_memory()
+        tracemalloc.start()
+        full_analysis(path)
+        _, python_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        arrow_peak = max(0, pool.max_memory() - arrow_before) if arrow_before is not None else 0
+        peak = python_peak + arrow_peak
+
+    print(f"pyarrow read only : {read_s * 1000:8.1f} ms (median of {args.repeat})")
+    print(f"whole analysis    : {full_s * 1000:8.1f} ms (median of {args.repeat})")
+    print(f"time ratio        : {full_s / read_s:8.2f}x   (target <= 2.0x)")
+    print(f"peak memory       : {peak / 1e6:8.1f} MB  (python {python_peak / 1e6:.1f} + arrow {arrow_peak / 1e6:.1f})")
+    print(f"memory ratio      : {peak / size:8.2f}x file size (target <= 10x)")
+
+
+if __name__ == "__main__":
+    main()
