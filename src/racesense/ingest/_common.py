@@ -10,6 +10,7 @@ import io
 from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -128,10 +129,45 @@ def _read(body: bytes, ncols: int, delimiter: str, *, tolerant: bool) -> list[Fl
     for i in range(ncols):
         column = table.column(i)
         if tolerant:
-            numeric = pc.match_substring_regex(column, _NUMBER)
-            column = pc.if_else(numeric, pc.utf8_trim_whitespace(column), None).cast(pa.float64())
-        columns.append(np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64))
+            columns.append(floats(column))
+        else:
+            columns.append(np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64))
     return columns
+
+
+def floats(text: pa.Array) -> FloatArray:
+    """A pyarrow string array to float64; empty, null or non-numeric cells are NaN."""
+    numeric = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+    values = pc.if_else(numeric, pc.utf8_trim_whitespace(text), None).cast(pa.float64())
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def equals(text: pa.Array, value: str) -> npt.NDArray[np.bool_]:
+    """Where a pyarrow string array equals `value` (null cells do not)."""
+    return np.asarray(pc.fill_null(pc.equal(text, value), False).to_numpy(zero_copy_only=False))
+
+
+def hhmmss_to_s(hhmmss: FloatArray) -> FloatArray:
+    """Seconds since midnight from HHMMSS.SS numbers; NaN where they are not a time."""
+    hours = np.floor(hhmmss / 10000.0)
+    minutes = np.floor(hhmmss / 100.0) - hours * 100.0
+    seconds = hhmmss - np.floor(hhmmss / 100.0) * 100.0
+    ok = (hhmmss >= 0) & (hours < 24) & (minutes < 60) & (seconds < 61)
+    return np.where(ok, hours * 3600.0 + minutes * 60.0 + seconds, np.nan)
+
+
+def unwrap_midnight(time_of_day_s: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Times of day in file order carried over midnight, and each row's day number.
+
+    A step back of more than 12 hours is a new day; smaller steps back are jitter or
+    reordering and stay on the same day.
+    """
+    days = np.full(time_of_day_s.shape, np.nan)
+    valid = np.flatnonzero(np.isfinite(time_of_day_s))
+    if valid.size:
+        wraps = np.diff(time_of_day_s[valid]) < -43200.0
+        days[valid] = np.concatenate([[0.0], np.cumsum(wraps)])
+    return time_of_day_s + 86400.0 * days, days
 
 
 def position_or_nan(lat: FloatArray, lon: FloatArray) -> tuple[FloatArray, FloatArray]:

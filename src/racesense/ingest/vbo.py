@@ -113,25 +113,6 @@ def _unit_from_header(header: list[str], prefix: str, default: str) -> str:
     return default
 
 
-def _time_of_day_s(hhmmss: FloatArray) -> FloatArray:
-    """Seconds since midnight from HHMMSS.SS; NaN where the digits are not a time."""
-    hours = np.floor(hhmmss / 10000.0)
-    minutes = np.floor(hhmmss / 100.0) - hours * 100.0
-    seconds = hhmmss - np.floor(hhmmss / 100.0) * 100.0
-    ok = (hhmmss >= 0) & (hours < 24) & (minutes < 60) & (seconds < 61)
-    return np.where(ok, hours * 3600.0 + minutes * 60.0 + seconds, np.nan)
-
-
-def _unwrap_days(tod: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Times carried over midnight (in file order), and each row's day number."""
-    days = np.full(tod.shape, np.nan)
-    valid = np.flatnonzero(np.isfinite(tod))
-    if valid.size:
-        wraps = np.diff(tod[valid]) < -43200.0
-        days[valid] = np.concatenate([[0.0], np.cumsum(wraps)])
-    return tod + 86400.0 * days, days
-
-
 def _created(first_line: str) -> tuple[dt.date, float | None] | None:
     found = _CREATED.search(first_line)
     if found is None:
@@ -219,7 +200,7 @@ def parse(data: bytes) -> Telemetry:
     columns = {key: table[i] for i, key in reversed(list(enumerate(keys)))}
     nan = np.full(table[0].shape, np.nan)
 
-    t, days = _unwrap_days(_time_of_day_s(columns["time"]))
+    t, days = _common.unwrap_midnight(_common.hhmmss_to_s(columns["time"]))
     header = sections.get("header", [])
     speed_unit = _unit_from_header(header, "velocity", "km/h")
     vert_unit = _unit_from_header(header, "vertical", "km/h")
