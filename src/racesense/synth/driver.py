@@ -61,7 +61,9 @@ def limit_acceleration(v_limit_mps: npt.ArrayLike, step_m: float, driver: Driver
     # Backward, the same on the reversed grid with the braking limit.
     ramp_back = 2.0 * driver.a_brake_max_mps2 * distance[::-1]
     w_back = (np.minimum.accumulate((w - ramp_back)[::-1]) + ramp_back[::-1])[::-1]
-    return np.asarray(np.sqrt(np.maximum(np.minimum(w, w_back), 0.0)), dtype=np.float64)
+    # The ramps cancel only up to rounding: clamp to the limit itself as well.
+    w = np.minimum(np.minimum(w, w_back), w_limit)
+    return np.asarray(np.sqrt(np.maximum(w, 0.0)), dtype=np.float64)
 
 
 def flying_lap_speeds_mps(

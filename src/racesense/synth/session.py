@@ -220,14 +220,15 @@ def make_session(
     pass_times = [trajectory.time_at_distance(d) for d in pass_distances]
 
     t = np.arange(int(np.floor(duration * rate_hz)) + 1) / rate_hz
+    keep = np.ones(t.shape[0], dtype=bool)
     gap_interval: tuple[float, float] | None = None
     if gps_gap_at_s is not None:
         if not (gps_gap_at_s > 0.0 and gps_gap_at_s + gps_gap_s < duration):
             raise ValueError("the GPS gap must lie inside the session, after its first fix")
         gap_interval = (gps_gap_at_s, gps_gap_at_s + gps_gap_s)
-        t = t[(t < gps_gap_at_s) | (t >= gps_gap_at_s + gps_gap_s)]
+        keep = (t < gps_gap_at_s) | (t >= gps_gap_at_s + gps_gap_s)
     return SyntheticSession(
-        telemetry=_record(trajectory, t, seed, noise, imu),
+        telemetry=_record(trajectory, t, keep, seed, noise, imu),
         circuit=circuit,
         truth=trajectory,
         start_finish=start_finish,
@@ -280,7 +281,8 @@ def _drive(
     stops = {0: IDLE_S, nodes: IDLE_S}
     box: int | None = None
     for excursion in excursions:
-        in_lane = (distance >= excursion.start_m) & (distance <= excursion.end_m)
+        # One node beyond each end, so the car cannot speed up inside the lane's ends.
+        in_lane = (distance >= excursion.start_m - step) & (distance <= excursion.end_m + step)
         v_limit = np.where(in_lane, np.minimum(v_limit, PIT_SPEED_LIMIT_MPS), v_limit)
         box = round(excursion.middle_m / step)
         v_limit[box] = 0.0
@@ -296,8 +298,16 @@ def _drive(
     return trajectory, (arrive, arrive + pit_stop_s)
 
 
-def _record(trajectory: Trajectory, t: FloatArray, seed: int, noise: Noise, imu: bool) -> Telemetry:
-    """Sample the truth at `t` and add the sensors' noise."""
+def _record(
+    trajectory: Trajectory,
+    t: FloatArray,
+    keep: npt.NDArray[np.bool_],
+    seed: int,
+    noise: Noise,
+    imu: bool,
+) -> Telemetry:
+    """Sample the truth at `t`, add the sensors' noise, keep the rows `keep`. The noise
+    is drawn for every row, so a gap never changes the rows around it."""
     rng = np.random.default_rng([seed, 1])
     n = t.shape[0]
     truth = trajectory.at(t)
@@ -305,24 +315,25 @@ def _record(trajectory: Trajectory, t: FloatArray, seed: int, noise: Noise, imu:
     x = truth.x_m + rng.normal(0.0, noise.gps_m, n)
     y = truth.y_m + rng.normal(0.0, noise.gps_m, n)
     lat, lon = circuit.to_wgs84(x, y)
-    alt = circuit.origin_alt_m + rng.normal(0.0, ALTITUDE_NOISE_FACTOR * noise.gps_m, n)
+    alt = np.full(n, circuit.origin_alt_m) + rng.normal(0.0, ALTITUDE_NOISE_FACTOR * noise.gps_m, n)
     # GNSS speed is a magnitude: noise at standstill folds back to positive values.
     speed = np.abs(truth.speed_mps + rng.normal(0.0, noise.speed_mps, n))
     heading = np.mod(truth.heading_deg + rng.normal(0.0, noise.heading_deg, n), 360.0)
 
     def sensed(values: FloatArray, sigma: float) -> FloatArray | None:
-        return values + rng.normal(0.0, sigma, n) if imu else None
+        return (values + rng.normal(0.0, sigma, n))[keep] if imu else None
 
+    rows = int(keep.sum())
     return Telemetry.build(
         "synthetic",
-        t,
-        lat,
-        lon,
-        alt_m=alt,
-        speed_mps=speed,
-        heading_deg=heading,
-        sats=np.full(n, SATS),
-        hdop=np.full(n, HDOP),
+        t[keep],
+        lat[keep],
+        lon[keep],
+        alt_m=alt[keep],
+        speed_mps=speed[keep],
+        heading_deg=heading[keep],
+        sats=np.full(rows, SATS),
+        hdop=np.full(rows, HDOP),
         accel_lon_mps2=sensed(truth.accel_lon_mps2, noise.accel_mps2),
         accel_lat_mps2=sensed(truth.accel_lat_mps2, noise.accel_mps2),
         # An accelerometer on level ground reads +1 g upwards (specific force).
