@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from racesense.synth import Circuit, SyntheticSession, load_centreline_csv, make_session
 
@@ -269,3 +271,45 @@ def test_arguments_are_checked(demo: Circuit) -> None:
         make_session(demo, rate_hz=10, laps=2, seed=1, sector_s_m=(demo.length_m,))
     with pytest.raises(ValueError):
         make_session(demo, rate_hz=10, laps=2, seed=1, gps_noise_m=-1.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    rate_hz=st.sampled_from([1.0, 5.0, 10.0, 20.0, 25.0, 50.0]),
+    laps=st.integers(2, 4),
+    seed=st.integers(0, 2**32),
+    start_finish_s_m=st.floats(0.0, 3200.0),
+    sectors=st.lists(st.floats(1.0, 3000.0), max_size=3, unique=True),
+    pit=st.booleans(),
+)
+def test_truth_invariants(
+    demo: Circuit,
+    rate_hz: float,
+    laps: int,
+    seed: int,
+    start_finish_s_m: float,
+    sectors: list[float],
+    pit: bool,
+) -> None:
+    s = make_session(
+        demo,
+        rate_hz=rate_hz,
+        laps=laps,
+        seed=seed,
+        start_finish_s_m=start_finish_s_m,
+        sector_s_m=tuple(sorted(sectors)),
+        pit_stop_after_lap=1 if pit else None,
+    )
+    assert s.complete_laps == laps
+    assert np.all(np.diff(s.crossing_times_s) > 0.0)
+    assert np.all(np.diff(s.telemetry.t_s) > 0.0)
+    truth = s.truth.at(s.crossing_times_s)
+    a, b = s.start_finish.endpoints_xy_m
+    assert distance_to_segment_m(truth.x_m, truth.y_m, a, b).max() < 1e-6
+    sums = np.sum(s.sector_times_s, axis=1)
+    complete = ~np.isnan(sums)
+    assert np.allclose(sums[complete], s.lap_times_s[complete], rtol=0, atol=1e-9)
+    assert np.all(s.sector_times_s[~np.isnan(s.sector_times_s)] > 0.0)
+    for line, times in zip(s.sector_lines, s.sector_crossing_times_s, strict=True):
+        at = s.truth.at(times)
+        assert distance_to_segment_m(at.x_m, at.y_m, *line.endpoints_xy_m).max() < 1e-6

@@ -81,8 +81,8 @@ def to_rscore_csv(
 ) -> bytes:
     """The session as racesense-csv 1 bytes (UTF-8). Needs `telemetry.started_at`;
     time_ms counts from it (t_s = 0 is started_at)."""
-    if telemetry.started_at is None:
-        raise ValueError("racesense-csv needs the session's start time (started_at)")
+    if telemetry.started_at is None or telemetry.started_at.tzinfo is None:
+        raise ValueError("racesense-csv needs the session's timezone-aware start time")
     start_text, cut_ms = _utc_ms(telemetry.started_at)
     g = STANDARD_GRAVITY_MPS2
     columns = [
@@ -91,7 +91,8 @@ def to_rscore_csv(
         _fixed(telemetry.lon_deg, 7),
         _fixed(telemetry.alt_m, 1),
         _fixed(telemetry.speed_mps * 3.6, 1),
-        _fixed(telemetry.heading_deg, 1),
+        # 359.96 degrees must read 0.0, not 360.0.
+        _fixed(np.mod(np.round(telemetry.heading_deg, 1), 360.0), 1),
         _fixed(telemetry.sats, 0),
         _fixed(telemetry.hdop, 1),
         _fixed(telemetry.accel_lon_mps2 / g, 2),

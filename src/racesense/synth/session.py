@@ -144,7 +144,7 @@ def _sector_splits(
 
 
 @dataclass(frozen=True)
-class Noise:
+class _SensorNoise:
     """Standard deviations of the sensor noise (all Gaussian, independent per sample)."""
 
     gps_m: float = 1.0  # per horizontal axis; altitude gets 1.5 times this
@@ -186,14 +186,16 @@ def make_session(
     `sector_s_m` are distances after the start/finish line along the centreline, each in
     (0, lap length). `pit_lane_offset_m` is positive to the left of the direction of
     travel (the default, 20 m to the right, is the outside of the counter-clockwise demo
-    circuit). Set every noise argument to 0 for a noiseless recording.
+    circuit). Set every noise argument to 0 for a noiseless recording. The pit lane is a
+    plain sideways offset: on a circuit where another part of the track runs that close
+    to the main straight it would overlap it (the truth is unaffected).
     """
     _check_arguments(circuit, rate_hz, laps, seed, pit_stop_after_lap)
     if any(not 0.0 < s < circuit.length_m for s in sector_s_m):
         raise ValueError("sector_s_m must lie strictly between 0 and the lap length")
     if pit_stop_s < 0.0 or gps_gap_s <= 0.0:
         raise ValueError("pit_stop_s must be non-negative and gps_gap_s positive")
-    noise = Noise(
+    noise = _SensorNoise(
         gps_noise_m, speed_noise_mps, heading_noise_deg, accel_noise_mps2, yaw_rate_noise_dps
     )
     trajectory, pit_interval = _drive(
@@ -303,7 +305,7 @@ def _record(
     t: FloatArray,
     keep: npt.NDArray[np.bool_],
     seed: int,
-    noise: Noise,
+    noise: _SensorNoise,
     imu: bool,
 ) -> Telemetry:
     """Sample the truth at `t`, add the sensors' noise, keep the rows `keep`. The noise

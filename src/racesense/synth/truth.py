@@ -15,7 +15,9 @@ quantity at any time follows from that without interpolation or noise:
 A timing line is a segment through the centreline point at station s, along the
 centreline normal, `length_m` long and centred on the centreline. The true path crosses
 it exactly when the car's station passes s while its lateral offset is within half the
-line's length; the crossing time is the exact root of the motion at that distance.
+line's length; the crossing time is the exact root of the motion at that distance. This
+assumes that no other part of the circuit comes within half a line's length of the line
+(true of the demo circuit, where separate parts of the track stay over 25 m apart).
 """
 
 from __future__ import annotations
