@@ -48,8 +48,15 @@ def one_hour_csv() -> bytes:
         **{
             name: getattr(tel, name)[keep]
             for name in (
-                "alt_m", "speed_mps", "heading_deg", "sats", "hdop",
-                "accel_lon_mps2", "accel_lat_mps2", "accel_vert_mps2", "yaw_rate_dps",
+                "alt_m",
+                "speed_mps",
+                "heading_deg",
+                "sats",
+                "hdop",
+                "accel_lon_mps2",
+                "accel_lat_mps2",
+                "accel_vert_mps2",
+                "yaw_rate_dps",
             )
         },
     )
@@ -103,7 +110,8 @@ def main() -> None:
     print(f"pyarrow read only : {read_s * 1000:8.1f} ms (median of {args.repeat})")
     print(f"whole analysis    : {full_s * 1000:8.1f} ms (median of {args.repeat})")
     print(f"time ratio        : {full_s / read_s:8.2f}x   (target <= 2.0x)")
-    print(f"peak memory       : {peak / 1e6:8.1f} MB  (python {python_peak / 1e6:.1f} + arrow {arrow_peak / 1e6:.1f})")
+    parts = f"python {python_peak / 1e6:.1f} + arrow {arrow_peak / 1e6:.1f}"
+    print(f"peak memory       : {peak / 1e6:8.1f} MB  ({parts})")
     print(f"memory ratio      : {peak / size:8.2f}x file size (target <= 10x)")
 
 

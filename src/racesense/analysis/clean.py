@@ -82,15 +82,17 @@ class Fixes:
 
 
 def moving_average(values: FloatArray, window: int) -> FloatArray:
-    """Centred moving average over `window` samples (odd), shrinking at the ends."""
+    """Centred moving average over `window` samples (odd). Near the ends the window
+    shrinks symmetrically, so the ends are smoothed less but never shifted."""
     n = values.shape[0]
     half = max(0, window // 2)
     if half == 0 or n == 0:
         return values.copy()
     csum = np.concatenate(([0.0], np.cumsum(values)))
     idx = np.arange(n)
-    lo = np.maximum(idx - half, 0)
-    hi = np.minimum(idx + half + 1, n)
+    reach = np.minimum(np.minimum(idx, n - 1 - idx), half)
+    lo = idx - reach
+    hi = idx + reach + 1
     result: FloatArray = (csum[hi] - csum[lo]) / (hi - lo)
     return result
 

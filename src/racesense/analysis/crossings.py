@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from racesense.analysis.clean import BoolArray, Fixes
 from racesense.analysis.telemetry import FloatArray
@@ -92,36 +93,55 @@ def _window(gap_after: BoolArray, i: int, half: int) -> tuple[int, int]:
 
 
 def _estimate_with_speed(
-    t: FloatArray, across: FloatArray, speed: FloatArray, course_deg: FloatArray, normal_deg: float
-) -> float | None:
-    cos_theta = np.cos(np.radians(course_deg - normal_deg))
-    rate = speed * np.clip(cos_theta, 0.0, None)
-    dt = np.diff(t)
-    moved = np.concatenate(([0.0], np.cumsum(0.5 * (rate[:-1] + rate[1:]) * dt)))
-    if moved[-1] <= 0.0:
-        return None
-    residual = across - moved
-    median = float(np.median(residual))
-    spread = float(np.median(np.abs(residual - median))) * 1.4826
-    inlier = np.abs(residual - median) <= 3.0 * spread + 0.5
-    offset = float(np.mean(residual[inlier]))
-    # `moved` never decreases, so the crossing is a 1-D lookup.
+    fixes: Fixes, across: FloatArray, idx: npt.NDArray[np.intp], half: int, normal_deg: float
+) -> FloatArray:
+    """Crossing time for each crossing step idx[j] -> idx[j]+1 (NaN where the model
+    cannot say), all crossings at once: each row of the 2-D arrays is one window."""
+    t, n = fixes.t_s, len(fixes)
+    cos_theta = np.cos(np.radians(fixes.course_deg - normal_deg))
+    rate = fixes.speed_mps * np.clip(cos_theta, 0.0, None)
+    # D: distance moved along the normal since the first fix. It never decreases, so
+    # every window's lookup can use the one global array.
+    moved = np.concatenate(([0.0], np.cumsum(0.5 * (rate[:-1] + rate[1:]) * np.diff(t))))
+    gaps_before = np.concatenate(([0], np.cumsum(fixes.gap_after[:-1])))
+    k = idx[:, None] + np.arange(-half, half + 2)[None, :]
+    kc = np.clip(k, 0, n - 1)
+    i = idx[:, None]
+    # A fix belongs to the window if no gap lies between it and the crossing step.
+    connected = np.where(
+        kc <= i, gaps_before[i] == gaps_before[kc], gaps_before[kc] == gaps_before[i + 1]
+    )
+    valid = (k >= 0) & (k < n) & connected
+    residual = across[kc] - moved[kc]
+    masked = np.where(valid, residual, np.nan)
+    enough = valid.sum(axis=1) >= 4
+    masked[~enough] = 0.0  # rows without enough fixes are discarded below
+    median = np.nanmedian(masked, axis=1)
+    spread = np.nanmedian(np.abs(masked - median[:, None]), axis=1) * 1.4826
+    inlier = valid & (np.abs(residual - median[:, None]) <= 3.0 * spread[:, None] + 0.5)
+    count = inlier.sum(axis=1)
+    offset = np.where(inlier, residual, 0.0).sum(axis=1) / np.maximum(count, 1)
     target = -offset
-    if not (moved[0] <= target <= moved[-1]):
-        return None
-    return float(np.interp(target, moved, t))
+    j = np.clip(np.searchsorted(moved, target, side="left"), 1, n - 1)
+    d0, d1 = moved[j - 1], moved[j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(d1 > d0, (target - d0) / (d1 - d0), np.nan)
+    estimate: FloatArray = t[j - 1] + frac * (t[j] - t[j - 1])
+    estimate[~enough | (count < 4) | (frac < 0) | (frac > 1)] = np.nan
+    return estimate
 
 
-def _estimate_with_fit(t: FloatArray, across: FloatArray, t_guess: float) -> float | None:
+def _estimate_with_fit(t: FloatArray, across: FloatArray, t_guess: float) -> float:
+    """Root of a least-squares polynomial of distance against time (NaN if none)."""
     if t.shape[0] < 4:
-        return None
+        return math.nan
     tc = t - t_guess
     degree = 2 if t.shape[0] >= 6 else 1
     coef = np.polynomial.polynomial.polyfit(tc, across, degree)
     roots = np.polynomial.polynomial.polyroots(coef)
     real = [float(r.real) for r in np.atleast_1d(roots) if abs(r.imag) < 1e-9]
     if not real:
-        return None
+        return math.nan
     best = min(real, key=abs)
     return t_guess + best
 
@@ -140,45 +160,30 @@ def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Cr
     t = fixes.t_s
     half = max(2, math.ceil(window_s / max(fixes.period_s, 1e-3)))
     normal_deg = gate.normal_bearing_deg()
-    result: list[Crossing] = []
-    for i_f, f in zip(idx, frac, strict=True):
-        i = int(i_f)
-        t_linear = float(t[i] + f * (t[i + 1] - t[i]))
-        speed = float(fixes.speed_mps[i] + f * (fixes.speed_mps[i + 1] - fixes.speed_mps[i]))
-        across_gap = bool(fixes.gap_after[i])
-        estimate: float | None = None
-        if not across_gap:
-            lo, hi = _window(fixes.gap_after, i, half)
-            if fixes.speed_from_gnss:
-                estimate = _estimate_with_speed(
-                    t[lo:hi],
-                    across[lo:hi],
-                    fixes.speed_mps[lo:hi],
-                    fixes.course_deg[lo:hi],
-                    normal_deg,
+    ii = idx.astype(np.intp)
+    t_linear = t[ii] + frac * (t[ii + 1] - t[ii])
+    speed = fixes.speed_mps[ii] + frac * (fixes.speed_mps[ii + 1] - fixes.speed_mps[ii])
+    across_gap = fixes.gap_after[ii]
+    if fixes.speed_from_gnss:
+        estimate = _estimate_with_speed(fixes, across, ii, half, normal_deg)
+    else:
+        estimate = np.array(
+            [
+                _estimate_with_fit(t[lo:hi], across[lo:hi], float(tl))
+                for lo, hi, tl in (
+                    (*_window(fixes.gap_after, int(i), half), tl)
+                    for i, tl in zip(ii, t_linear, strict=True)
                 )
-            else:
-                estimate = _estimate_with_fit(t[lo:hi], across[lo:hi], t_linear)
-        # Noise moves the apparent crossing by a few fixes, not more: an estimate
-        # farther away means the model did not fit (a spin, a stop on the line), and
-        # the plain interpolation is the honest answer.
-        if estimate is None or abs(estimate - t_linear) > max(4 * fixes.period_s, 0.25):
-            estimate = t_linear
-        result.append(Crossing(i, estimate, speed, across_gap))
-    return result
-
-
-def crossings_in(
-    fixes: Fixes, gate: GateXY, start_s: float, end_s: float, window_s: float = WINDOW_S
-) -> list[Crossing]:
-    """Crossings of `gate` between two times (a lap's sector lines, for instance)."""
-    lo = int(np.searchsorted(fixes.t_s, start_s, side="left"))
-    hi = int(np.searchsorted(fixes.t_s, end_s, side="right"))
-    margin = max(2, math.ceil(window_s / max(fixes.period_s, 1e-3))) + 2
-    lo_m, hi_m = max(0, lo - margin), min(len(fixes), hi + margin)
-    found = crossings(fixes.slice(lo_m, hi_m), gate, window_s)
+            ],
+            dtype=np.float64,
+        )
+    # Noise moves the apparent crossing by a few fixes, not more: an estimate farther
+    # away means the model did not fit (a spin, a stop on the line), and the plain
+    # interpolation is the honest answer. Across a gap there is nothing to fit.
+    limit_s = max(4 * fixes.period_s, 0.25)
+    bad = ~np.isfinite(estimate) | (np.abs(estimate - t_linear) > limit_s) | across_gap
+    estimate = np.where(bad, t_linear, estimate)
     return [
-        Crossing(c.index + lo_m, c.t_s, c.speed_mps, c.across_gap)
-        for c in found
-        if start_s < c.t_s < end_s
+        Crossing(int(i), float(e), float(v), bool(g))
+        for i, e, v, g in zip(ii, estimate, speed, across_gap, strict=True)
     ]

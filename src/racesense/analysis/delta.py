@@ -9,6 +9,7 @@ reference lap took to reach that same point.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,20 +19,23 @@ from racesense.analysis.telemetry import FloatArray
 
 # The reference path is resampled this finely; projection refines within a segment.
 PATH_STEP_M = 2.0
-# A fix is matched to the reference within this distance of where its own distance
-# says it should be. Bounded search (not a global nearest point) keeps a hairpin's
-# other side, or a crossing figure-of-eight, from capturing the match.
-SEARCH_M = 60.0
+# Projection refines a guess from the lap's own distance, moving at most this far per
+# step: a bounded local search (not a global nearest point) keeps a hairpin's other
+# side, or a crossing figure-of-eight, from capturing the match.
+NEWTON_STEPS = 4
+MAX_STEP_M = 15.0
 
 
 @dataclass(frozen=True, eq=False)
 class ReferencePath:
-    """The reference lap's path: x, y, and elapsed time, at PATH_STEP_M spacing."""
+    """The reference lap's path: x, y, and elapsed time, every `step_m` (about
+    PATH_STEP_M)."""
 
     x_m: FloatArray
     y_m: FloatArray
     dist_m: FloatArray
     t_s: FloatArray
+    step_m: float
 
     @property
     def length_m(self) -> float:
@@ -49,51 +53,57 @@ def reference_path(fixes: Fixes, lo: int, hi: int, start_t_s: float) -> Referenc
     y = moving_average(fixes.y_m[lo:hi], window)
     d = fixes.dist_m[lo:hi] - fixes.dist_m[lo]
     t = fixes.t_s[lo:hi] - start_t_s
-    grid = np.arange(0.0, float(d[-1]) + PATH_STEP_M / 2, PATH_STEP_M)
-    return ReferencePath(np.interp(grid, d, x), np.interp(grid, d, y), grid, np.interp(grid, d, t))
+    # A whole number of equal steps, so the grid ends exactly where the lap does.
+    cells = max(1, math.ceil(float(d[-1]) / PATH_STEP_M))
+    grid = np.linspace(0.0, float(d[-1]), cells + 1)
+    step = float(grid[1] - grid[0])
+    return ReferencePath(
+        np.interp(grid, d, x), np.interp(grid, d, y), grid, np.interp(grid, d, t), step
+    )
 
 
 def project(
-    ref: ReferencePath, x_m: FloatArray, y_m: FloatArray, lap_dist_m: FloatArray
+    ref: ReferencePath, x_m: FloatArray, y_m: FloatArray, guess_m: FloatArray
 ) -> FloatArray:
-    """Position along `ref` of each point, searching near its expected position.
+    """Position along `ref` of each point, starting from a guess of where it is.
 
-    `lap_dist_m` is each point's own distance from its lap start; scaled to the
-    reference length it predicts where to look.
+    Newton's method on the distance to the path: move along the local tangent by the
+    point's offset along it. Each step is capped, so a guess a little off never
+    jumps to the far side of a hairpin; three steps converge from metres away.
     """
     n_ref = ref.x_m.shape[0]
     if n_ref < 2 or x_m.shape[0] == 0:
         return np.zeros_like(x_m)
-    lap_len = float(lap_dist_m[-1]) if lap_dist_m[-1] > 0 else ref.length_m
-    scale = ref.length_m / lap_len
-    predicted = np.clip(np.rint(lap_dist_m * scale / PATH_STEP_M), 0, n_ref - 1).astype(np.intp)
-    half = int(SEARCH_M / PATH_STEP_M)
-    offsets = np.arange(-half, half + 1)
-    cand = np.clip(predicted[:, None] + offsets[None, :], 0, n_ref - 1)
-    d2 = (ref.x_m[cand] - x_m[:, None]) ** 2 + (ref.y_m[cand] - y_m[:, None]) ** 2
-    nearest = cand[np.arange(cand.shape[0]), np.argmin(d2, axis=1)]
-    # Refine onto the segment after the nearest vertex (or before, at the end).
-    seg = np.minimum(nearest, n_ref - 2)
-    ax, ay = ref.x_m[seg], ref.y_m[seg]
-    bx, by = ref.x_m[seg + 1], ref.y_m[seg + 1]
-    vx, vy = bx - ax, by - ay
-    length2 = vx * vx + vy * vy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        u = np.where(length2 > 0, ((x_m - ax) * vx + (y_m - ay) * vy) / length2, 0.0)
-    # u < 0 belongs to the previous segment; clamping keeps it at the vertex.
-    u = np.clip(u, -1.0, 1.0)
-    pos: FloatArray = np.clip(ref.dist_m[seg] + u * PATH_STEP_M, 0.0, ref.length_m)
-    return pos
+    step_m = ref.step_m
+    tx = np.gradient(ref.x_m)
+    ty = np.gradient(ref.y_m)
+    norm = np.hypot(tx, ty)
+    norm[norm == 0] = 1.0
+    tx, ty = tx / norm, ty / norm
+    length = ref.length_m
+    pos = np.clip(guess_m, 0.0, length)
+    for _ in range(NEWTON_STEPS):
+        cell = np.minimum((pos / step_m).astype(np.intp), n_ref - 2)
+        u = pos / step_m - cell
+        px = ref.x_m[cell] + u * (ref.x_m[cell + 1] - ref.x_m[cell])
+        py = ref.y_m[cell] + u * (ref.y_m[cell + 1] - ref.y_m[cell])
+        nearest = np.minimum(cell + (u > 0.5), n_ref - 1)
+        step = (x_m - px) * tx[nearest] + (y_m - py) * ty[nearest]
+        pos = np.clip(pos + np.clip(step, -MAX_STEP_M, MAX_STEP_M), 0.0, length)
+    result: FloatArray = pos
+    return result
 
 
 def delta_to_reference(
     ref: ReferencePath, fixes: Fixes, lo: int, hi: int, start_t_s: float
 ) -> tuple[FloatArray, FloatArray]:
-    """(position along the reference, delta-T) for fixes[lo:hi] of a lap starting at
-    start_t_s. Positive delta: slower than the reference at that point."""
+    """(position along the reference, delta-T) for fixes[lo:hi] of a complete lap
+    starting at start_t_s. Positive delta: slower than the reference at that point."""
     x, y = fixes.x_m[lo:hi], fixes.y_m[lo:hi]
-    own = fixes.dist_m[lo:hi] - (fixes.dist_m[lo] if hi > lo else 0.0)
-    pos = project(ref, x, y, own)
+    own = fixes.dist_m[lo:hi] - fixes.dist_m[lo]
+    lap_len = float(own[-1]) if own.shape[0] and own[-1] > 0 else ref.length_m
+    # The lap's own distance, scaled to the reference length, is the first guess.
+    pos = project(ref, x, y, own * (ref.length_m / lap_len))
     # A car does not go backwards along the track: noise in the projection can.
     pos = np.maximum.accumulate(pos) if pos.shape[0] else pos
     elapsed = fixes.t_s[lo:hi] - start_t_s

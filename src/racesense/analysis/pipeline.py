@@ -26,6 +26,7 @@ from racesense.analysis.results import (
 from racesense.analysis.sectors import (
     DEFAULT_SECTORS,
     equal_distance_gates,
+    gate_crossing_times,
     sector_gates_from_track,
     sector_times,
 )
@@ -91,13 +92,15 @@ def _lap_result(
 def _trace(fixes: Fixes, span: LapSpan, ref: ReferencePath | None, t0: float) -> LapTrace:
     lo, hi = span.start_index, span.end_index
     start = span.start_s + t0
-    if ref is not None:
+    own = fixes.dist_m[lo:hi] - (fixes.dist_m[lo] if hi > lo else 0.0)
+    delta = np.full(hi - lo, np.nan)
+    if ref is not None and span.complete:
         pos, delta = delta_to_reference(ref, fixes, lo, hi, start)
-        if not span.complete:
-            delta = np.full_like(delta, np.nan)
+    elif ref is not None and span.kind == "out" and hi > lo:
+        # An out-lap ends at the line: place it by the distance still to go.
+        pos = np.maximum(ref.length_m - (own[-1] - own), 0.0)
     else:
-        pos = fixes.dist_m[lo:hi] - (fixes.dist_m[lo] if hi > lo else 0.0)
-        delta = np.full(hi - lo, np.nan)
+        pos = own
     elapsed = fixes.t_s[lo:hi] - start
     speed_kmh = fixes.speed_mps[lo:hi] * MPS_TO_KMH
     keep = largest_triangle(elapsed, speed_kmh, MAX_TRACE_POINTS)
@@ -171,9 +174,9 @@ def analyse(
     if reference is not None and not sector_gates and sector_count > 1:
         sector_gates = equal_distance_gates(fixes, reference, t0, sector_count)
 
+    gate_times = gate_crossing_times(fixes, sector_gates)
     sectors_by_lap = {
-        s.number: sector_times(fixes, s, sector_gates, t0) if sector_gates else (s.time_s,)
-        for s in complete
+        s.number: sector_times(s, gate_times, t0) if sector_gates else (s.time_s,) for s in complete
     }
     laps = tuple(_lap_result(fixes, s, sectors_by_lap.get(s.number, ()), t0) for s in spans)
 

@@ -10,8 +10,9 @@ import math
 import numpy as np
 
 from racesense.analysis.clean import Fixes
-from racesense.analysis.crossings import crossings_in, orient
+from racesense.analysis.crossings import crossings, orient
 from racesense.analysis.laps import LapSpan
+from racesense.analysis.telemetry import FloatArray
 from racesense.analysis.track import Gate, GateXY, LatLon, gate_across_travel, gate_xy
 
 DEFAULT_SECTORS = 3
@@ -53,27 +54,32 @@ def equal_distance_gates(
     return gates
 
 
+def gate_crossing_times(fixes: Fixes, gates: list[GateXY]) -> list[FloatArray]:
+    """Every crossing time of each sector line over the whole session: one pass per
+    line, then each lap picks its own."""
+    return [np.array([c.t_s for c in crossings(fixes, gate)], dtype=np.float64) for gate in gates]
+
+
 def sector_times(
-    fixes: Fixes, lap: LapSpan, gates: list[GateXY], t0_s: float
+    lap: LapSpan, gate_times: list[FloatArray], t0_s: float
 ) -> tuple[float | None, ...]:
     """Time of each sector of `lap`; None for a sector whose line was not crossed."""
     start, end = lap.start_s + t0_s, lap.end_s + t0_s
     boundaries: list[float | None] = [start]
     previous = start
-    for k, gate in enumerate(gates):
-        expected = start + (end - start) * (k + 1) / (len(gates) + 1)
-        found = [c.t_s for c in crossings_in(fixes, gate, previous, end)]
-        if not found:
+    for k, times in enumerate(gate_times):
+        expected = start + (end - start) * (k + 1) / (len(gate_times) + 1)
+        found = times[(times > previous) & (times < end)]
+        if found.shape[0] == 0:
             boundaries.append(None)
             continue
         # The crossing nearest where the line should fall, should a line be crossed
         # twice (a parallel stretch of track).
-        chosen = min(found, key=lambda t_s: abs(t_s - expected))
+        chosen = float(found[np.argmin(np.abs(found - expected))])
         boundaries.append(chosen)
         previous = chosen
     boundaries.append(end)
-    times: list[float | None] = []
-    for a, b in itertools.pairwise(boundaries):
-        times.append(None if a is None or b is None else b - a)
     # A missing line leaves the two sectors around it unknown.
-    return tuple(times)
+    return tuple(
+        None if a is None or b is None else b - a for a, b in itertools.pairwise(boundaries)
+    )

@@ -57,9 +57,10 @@ def _looks_binary(head: bytes) -> bool:
 
 def detect_format(data: bytes) -> str:
     """Name of the format of `data` (a key of FORMATS), or raise a typed error."""
-    if not data.strip():
-        raise EmptyFileError("The file is empty.")
     head = data[:SNIFF_BYTES]
+    # Whitespace only: look at the head first, the whole file only if the head is blank.
+    if not head.strip() and not data.strip():
+        raise EmptyFileError("The file is empty.")
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     if _looks_binary(head):
