@@ -170,3 +170,11 @@ def test_sniff_is_precise() -> None:
     assert not racecapture.sniff(b'"Name"|"unit"\n')
     assert not racecapture.sniff(b"Interval,Utc\n1,2\n")
     assert not racecapture.sniff(b'"RPM"|""|0|10000|10\n1\n')  # no Interval or Utc
+
+
+def test_a_damaged_utc_is_not_trusted() -> None:
+    rows = [f"{1000 + 100 * k},{5000000 + 100 * k},,,,38.{k:04d},-122.0,10.0,0\n" for k in range(7)]
+    rows[3] = rows[3].replace("5000300", "50003")  # digits lost in a write error
+    tel = racecapture.parse(HEADER + "".join(rows).encode())
+    np.testing.assert_allclose(tel.t_s, np.arange(7) * 0.1, atol=1e-6)
+    assert tel.started_at == dt.datetime.fromtimestamp(5000.0, dt.UTC)

@@ -91,6 +91,11 @@ def read_float_columns(
     if not body.strip():
         return [np.empty(0, dtype=np.float64) for _ in range(ncols)]
     try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        # pyarrow hands a bad row to the skip handler as text: make every row decodable.
+        body = body.decode("utf-8", "replace").encode("utf-8")
+    try:
         return _read(body, ncols, delimiter, tolerant=False)
     except pa.ArrowException:
         pass
@@ -101,8 +106,7 @@ def read_float_columns(
         attempts.append(body[: last_newline + 1])
     for attempt in attempts:
         try:
-            clean = attempt.decode("utf-8", "replace").encode("utf-8")
-            return _read(clean, ncols, delimiter, tolerant=True)
+            return _read(attempt, ncols, delimiter, tolerant=True)
         except pa.ArrowException:
             continue
     raise MalformedFileError(f"{what} data rows could not be read as a table of numbers.")

@@ -66,8 +66,12 @@ _MAX_HEADER_LINES = 200
 
 
 def _row(line: bytes) -> list[str]:
-    text = line.decode("utf-8", "replace").rstrip("\r")
-    return [cell.strip() for cell in next(csv.reader([text]), [])]
+    text = line.decode("utf-8", "replace").replace("\r", "")
+    try:
+        cells = next(csv.reader([text]), [])
+    except csv.Error:  # a damaged line: its cells are still worth a look
+        cells = text.split(",")
+    return [cell.strip() for cell in cells]
 
 
 def sniff(head: bytes) -> bool:

@@ -116,6 +116,10 @@ def parse(data: bytes) -> Telemetry:
         raise MalformedFileError(
             "The GPX file declares a DTD or entities, which are refused."
         ) from exc
+    except LookupError as exc:
+        raise MalformedFileError(
+            f"The GPX file declares an unknown text encoding ({exc})."
+        ) from exc
     except ET.ParseError as exc:
         # A file cut off mid-way keeps the points completed before the cut.
         if not points:

@@ -69,6 +69,10 @@ _MIN_MOVING_S = 30.0
 _MIN_CORRELATION = 0.5
 _MOVING_MPS = 5.0
 _STILL_MPS = 2.0
+_MAX_SESSION_S = 2 * 86400.0
+# A fix whose Utc - Interval offset strays this far from its neighbours' is damaged.
+_MAX_OFFSET_JUMP_MS = 1000.0
+_OFFSET_WINDOW = 21
 
 
 def _header(line: str) -> tuple[list[str], list[str]] | None:
@@ -114,6 +118,8 @@ def _infer_axes(
         return None
     order = np.argsort(t[fix], kind="stable")
     tf, la, lo, sp = (a[fix][order] for a in (t, lat, lon, speed))
+    if tf[-1] - tf[0] > _MAX_SESSION_S:
+        return None
     step = 0.1
     grid = np.arange(tf[0], tf[-1], step)
     window = round(1.0 / step)
@@ -170,6 +176,23 @@ _SAE_AXES: dict[str, tuple[str, float]] = {
     "accel_lat_mps2": ("AccelY", -1.0),
     "yaw_rate_dps": ("Yaw", -1.0),
 }
+
+
+def _consistent(interval: FloatArray, utc: FloatArray) -> BoolArray:
+    """Which (Interval, Utc) pairs agree with their neighbours' clock offset.
+
+    The offset drifts slowly (0.3% at most); a damaged number jumps. The median of the
+    21 nearest fixes is the reference.
+    """
+    offset = utc - interval
+    n = offset.size
+    window = min(_OFFSET_WINDOW, n if n % 2 else n - 1)
+    if window < 3:
+        return np.ones(n, dtype=bool)
+    half = window // 2
+    padded = np.pad(offset, half, mode="edge")
+    median = np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+    return np.asarray(np.abs(offset - median) <= _MAX_OFFSET_JUMP_MS)
 
 
 def _gnss_time_ms(
@@ -239,8 +262,12 @@ def parse(data: bytes) -> Telemetry:
         fix &= ~stale
 
     utc = col.get("Utc")
-    anchor = fix & (utc > 0) if utc is not None else np.zeros(n, dtype=bool)
-    t_ms, is_gnss = _gnss_time_ms(col.get("Interval"), utc, anchor)
+    interval = col.get("Interval")
+    anchor = np.zeros(n, dtype=bool)
+    if utc is not None and interval is not None:
+        candidates = np.flatnonzero(fix & (utc > 0) & np.isfinite(interval))
+        anchor[candidates[_consistent(interval[candidates], utc[candidates])]] = True
+    t_ms, is_gnss = _gnss_time_ms(interval, utc, anchor)
     base_ms = float(np.nanmin(t_ms)) if np.isfinite(t_ms).any() else 0.0
     t = (t_ms - base_ms) / 1000.0
 
