@@ -69,8 +69,7 @@ def detect_format(data: bytes) -> str:
         if module.sniff(head):
             return name
     raise UnknownFormatError(
-        "The file is not in a telemetry format this version reads "
-        f"({', '.join(FORMATS)})."
+        f"The file is not in a telemetry format this version reads ({', '.join(FORMATS)})."
     )
 
 

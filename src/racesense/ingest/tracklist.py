@@ -32,7 +32,7 @@ def _track(
 
 def _from_gpx(text: str) -> list[Track]:
     root = parse_xml(text)
-    tracks = []
+    tracks: list[Track] = []
     for element in root.iter():
         if not element.tag.endswith("wpt"):
             continue
@@ -58,7 +58,7 @@ def _from_csv(text: str) -> list[Track]:
         lat2_c, lon2_c = col("lat2", "latitude2"), col("lon2", "longitude2")
         if lat_c is None or lon_c is None:
             raise MalformedFileError("The track list CSV needs latitude and longitude columns.")
-        tracks = []
+        tracks: list[Track] = []
         for row in reader:
             try:
                 lat, lon = float(row[lat_c]), float(row[lon_c])
@@ -71,7 +71,7 @@ def _from_csv(text: str) -> list[Track]:
             name = (row.get(name_c) or "").strip() if name_c else ""
             tracks.append(_track(name or f"Track {len(tracks) + 1}", lat, lon, lat2, lon2))
         return tracks
-    tracks = []
+    rows: list[Track] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -80,8 +80,8 @@ def _from_csv(text: str) -> list[Track]:
             if number == 1:  # a header row such as "type latitude longitude name"
                 continue
             raise MalformedFileError(f"Track list line {number} is not 'type lat lon name'.")
-        tracks.append(_track(match.group(4), float(match.group(2)), float(match.group(3))))
-    return tracks
+        rows.append(_track(match.group(4), float(match.group(2)), float(match.group(3))))
+    return rows
 
 
 def parse_track_list(data: bytes) -> list[Track]:
