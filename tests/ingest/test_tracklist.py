@@ -41,6 +41,9 @@ def test_bad_lists_are_typed_errors(data):
 
 
 def test_entity_expansion_is_refused():
-    bomb = b'<?xml version="1.0"?><!DOCTYPE g [<!ENTITY a "aaaa">]><gpx><wpt lat="1" lon="2"><name>&a;</name></wpt></gpx>'
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE g [<!ENTITY a "aaaa">]>'
+        b'<gpx><wpt lat="1" lon="2"><name>&a;</name></wpt></gpx>'
+    )
     with pytest.raises(MalformedFileError):
         parse_track_list(bomb)
