@@ -98,3 +98,9 @@ def test_sniff_is_precise() -> None:
     assert nmea.sniff(sentence("GPGGA,120000.00,5204.1,N,00101.3,W,1,8,0.9,1.0,M,1.0,M,,"))
     assert not nmea.sniff(b"$GPRMC,120000.00,A,5204.1,N,00101.3,W,1,2,040524,,*00\r\n")
     assert not nmea.sniff(b"time,lat\n" + sentence("GPRMC,120000.00,V,,,,,,,040524,,"))
+
+
+def test_capture_starting_inside_a_sentence() -> None:
+    data = b"5204.15926,N,00101.33176,W,1,12,0.8,153.2,M,47.1,M,,*57\r\n" + SESSION
+    assert nmea.sniff(data)
+    assert len(nmea.parse(data)) == 20

@@ -133,7 +133,11 @@ def _read(body: bytes, ncols: int, delimiter: str, *, tolerant: bool) -> list[Fl
     for i in range(ncols):
         column = table.column(i)
         if tolerant:
-            columns.append(floats(column))
+            try:  # most columns of a damaged file are still clean
+                clean = column.cast(pa.float64())
+                columns.append(np.asarray(clean.to_numpy(zero_copy_only=False), dtype=np.float64))
+            except pa.ArrowException:
+                columns.append(floats(column))
         else:
             columns.append(np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64))
     return columns

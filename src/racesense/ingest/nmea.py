@@ -38,6 +38,7 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 IndexArray = npt.NDArray[np.intp]
 
+_TAIL = re.compile(rb"\*[0-9A-Fa-f]{2}$")
 _BODY = r"\$[A-Z]{2}(?P<kind>RMC|GGA),(?P<body>[^*]*)\*"
 
 _SENTENCE = re.compile(rb"\$([A-Z]{2})(RMC|GGA),[^*\r\n]*\*([0-9A-Fa-f]{2})")
@@ -59,7 +60,14 @@ def _checksum_ok(sentence: bytes) -> bool:
 
 def sniff(head: bytes) -> bool:
     lines = [line.strip() for line in head.lstrip(b"\xef\xbb\xbf").splitlines() if line.strip()]
-    if not lines or not lines[0].startswith((b"$", b"!")):
+    # A serial capture may start inside a sentence, and the sniff window may cut the last.
+    if lines and not lines[0].startswith(b"$") and _TAIL.search(lines[0]):
+        lines = lines[1:]
+    lines = lines[:-1] if len(lines) > 2 else lines
+    if not lines:
+        return False
+    sentences = sum(line.startswith((b"$", b"!")) for line in lines)
+    if sentences < 0.9 * len(lines):
         return False
     return any(
         (found := _SENTENCE.match(line)) is not None and _checksum_ok(found.group(0))
