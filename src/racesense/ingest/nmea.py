@@ -1,7 +1,7 @@
 """NMEA 0183 logs: RMC and GGA sentences from any talker (GP, GN, GL, GA, BD, ...).
 
-    $GNRMC,093000.00,A,5204.15926,N,00101.33176,W,43.2,271.5,040524,,,A*6B
-    $GNGGA,093000.00,5204.15926,N,00101.33176,W,1,12,0.8,153.2,M,47.1,M,,*7A
+    $GNRMC,093000.00,A,5204.15926,N,00101.33176,W,43.2,271.5,040524,,,A*61
+    $GNGGA,093000.00,5204.15926,N,00101.33176,W,1,12,0.8,153.2,M,47.1,M,,*6C
 
 Units: time of day UTC hhmmss.ss; latitude ddmm.mmmm and longitude dddmm.mmmm with
 N/S and E/W (converted to signed degrees); RMC speed over ground in knots (converted

@@ -274,8 +274,10 @@ def parse(data: bytes) -> Telemetry:
     imu: dict[str, FloatArray] = {}
     for name in _IMU:
         if name in col:
+            # An empty unit label means the logger's default: G, or deg/s for Yaw.
+            label = unit[name] or ("G" if name.startswith("Accel") else "deg/s")
             wanted = "m/s^2" if name.startswith("Accel") else "deg/s"
-            values = _common.si_as(col[name], unit[name], wanted, default=True)
+            values = _common.si_as(col[name], label, wanted)
             if values is not None:
                 imu[name] = values
                 used.add(name)

@@ -70,17 +70,20 @@ def sniff(head: bytes) -> bool:
 def _split(data: bytes) -> tuple[list[list[str]], list[str], list[str], list[str], int]:
     """Preamble rows, column names, units, sources, and the byte offset of the data."""
     preamble: list[list[str]] = []
+    names: list[str] | None = None
     offset = 0
-    while True:
+    for _ in range(_PREAMBLE_LINES):
         end = data.find(b"\n", offset)
         if end < 0:
-            raise MalformedFileError("The RaceChrono file has no header row of column names.")
+            break
         cells = _cells(data[offset:end].decode("utf-8", "replace"))
         offset = end + 1
         if cells[0] == "timestamp":
             names = cells
             break
         preamble.append(cells)
+    if names is None:
+        raise MalformedFileError("The RaceChrono file has no header row starting 'timestamp'.")
     rows: list[list[str]] = []
     # Units row, then the sources row; each is recognised by not starting with a number.
     for _ in range(2):
