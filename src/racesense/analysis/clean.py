@@ -160,14 +160,14 @@ def _interp_finite(t_out: FloatArray, t_in: FloatArray, values: FloatArray) -> F
 
 
 def _derive_speed_course(
-    t: FloatArray, x: FloatArray, y: FloatArray, window: int
+    t: FloatArray, x: FloatArray, y: FloatArray, window: int, at: npt.NDArray[np.intp]
 ) -> tuple[FloatArray, FloatArray]:
-    """Speed and course from positions, by a centred difference over `window` fixes."""
+    """Speed and course at fixes `at`, from positions, by a centred difference over
+    `window` fixes."""
     n = t.shape[0]
     half = max(1, window // 2)
-    idx = np.arange(n)
-    lo = np.maximum(idx - half, 0)
-    hi = np.minimum(idx + half, n - 1)
+    lo = np.maximum(at - half, 0)
+    hi = np.minimum(at + half, n - 1)
     dt = t[hi] - t[lo]
     dx, dy = x[hi] - x[lo], y[hi] - y[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -176,13 +176,26 @@ def _derive_speed_course(
     return speed, course
 
 
+def _imu_at_fixes(
+    tel: Telemetry, order: npt.NDArray[np.intp], values: FloatArray, t: FloatArray
+) -> FloatArray | None:
+    """An IMU channel at the fixes: straight from the fix rows when they all carry it
+    (one logger row per sample), else interpolated from the rows that do."""
+    at_rows = values[order]
+    if np.isfinite(at_rows).all():
+        return at_rows
+    return _interp_finite(t, tel.t_s, values)
+
+
 def clean_fixes(tel: Telemetry) -> Fixes:
     """Select, order, de-duplicate and de-spike the fixes of `tel`. Raises NoFixesError."""
     rows = np.flatnonzero(_valid_position_rows(tel))
     if rows.shape[0] < 2:
         raise NoFixesError("The file has no GNSS fixes with a position.")
     dropped = {"no_position": len(tel) - int(rows.shape[0])}
-    order = rows[np.argsort(tel.t_s[rows], kind="stable")]
+    t_rows = tel.t_s[rows]
+    # Loggers write in time order; sort only the files that are not.
+    order = rows if bool(np.all(np.diff(t_rows) >= 0)) else rows[np.argsort(t_rows, kind="stable")]
     t_sorted = tel.t_s[order]
     unique = np.ones(order.shape[0], dtype=bool)
     unique[1:] = np.diff(t_sorted) > 1e-6
@@ -193,7 +206,12 @@ def clean_fixes(tel: Telemetry) -> Fixes:
 
     t = tel.t_s[order]
     lat, lon = tel.lat_deg[order], tel.lon_deg[order]
-    frame = LocalFrame(float(np.median(lat)), float(np.median(lon)))
+    # The frame's origin: the centre of the session (longitudes taken relative to the
+    # first fix, so a circuit on the antimeridian does not average to the far side).
+    lon_rel = (lon - lon[0] + 180.0) % 360.0 - 180.0
+    frame = LocalFrame(
+        float(np.mean(lat)), float((lon[0] + np.mean(lon_rel) + 180.0) % 360.0 - 180.0)
+    )
     x, y = frame.to_xy(lat, lon)
     gnss_speed = tel.speed_mps[order]
 
@@ -208,18 +226,25 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     gap_after[:-1] = (dt > max(_GAP_MIN_S, _GAP_PERIODS * period_s)) | unresolved
 
     window = max(3, round(_DERIVE_SPAN_S / max(period_s, 1e-3)) | 1)
-    derived_speed, derived_course = _derive_speed_course(t, x, y, window)
     speed_ok = np.isfinite(gnss_speed)
     speed_from_gnss = bool(speed_ok.mean() > 0.5)
     if speed_from_gnss:
-        speed = np.where(speed_ok, gnss_speed, derived_speed)
+        speed = gnss_speed.copy()
+        missing = np.flatnonzero(~speed_ok)
+        if missing.shape[0]:
+            speed[missing] = _derive_speed_course(t, x, y, window, missing)[0]
     else:
-        speed = moving_average(derived_speed, window)
+        everywhere = np.arange(t.shape[0])
+        speed = moving_average(_derive_speed_course(t, x, y, window, everywhere)[0], window)
     speed = np.maximum(speed, 0.0)
 
     gnss_course = tel.heading_deg[order]
-    course_ok = np.isfinite(gnss_course) & (speed >= _COURSE_MIN_SPEED_MPS)
-    course = np.where(course_ok, gnss_course % 360.0, derived_course)
+    course = gnss_course % 360.0
+    # Course from positions where the receiver gave none, or where it is slow enough
+    # for its course to be noise.
+    derive = np.flatnonzero(~np.isfinite(gnss_course) | (speed < _COURSE_MIN_SPEED_MPS))
+    if derive.shape[0]:
+        course[derive] = _derive_speed_course(t, x, y, window, derive)[1]
 
     # Distance from speed, not from summing noisy steps (which 1 m of noise at 25 Hz
     # inflates by several percent); across a gap, the straight line is all we know.
@@ -228,8 +253,8 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     step = np.where(gap_after[:-1], np.maximum(step_from_speed, step_straight), step_from_speed)
     dist = np.concatenate(([0.0], np.cumsum(step)))
 
-    imu_lon = _interp_finite(t, tel.t_s, tel.accel_lon_mps2)
-    imu_lat = _interp_finite(t, tel.t_s, tel.accel_lat_mps2)
+    imu_lon = _imu_at_fixes(tel, order, tel.accel_lon_mps2, t)
+    imu_lat = _imu_at_fixes(tel, order, tel.accel_lat_mps2, t)
     accel_from_imu = imu_lon is not None and imu_lat is not None
     if imu_lon is not None and imu_lat is not None:
         accel_lon, accel_lat = imu_lon, imu_lat

@@ -98,11 +98,6 @@ def _estimate_with_speed(
     """Crossing time for each crossing step idx[j] -> idx[j]+1 (NaN where the model
     cannot say), all crossings at once: each row of the 2-D arrays is one window."""
     t, n = fixes.t_s, len(fixes)
-    cos_theta = np.cos(np.radians(fixes.course_deg - normal_deg))
-    rate = fixes.speed_mps * np.clip(cos_theta, 0.0, None)
-    # D: distance moved along the normal since the first fix. It never decreases, so
-    # every window's lookup can use the one global array.
-    moved = np.concatenate(([0.0], np.cumsum(0.5 * (rate[:-1] + rate[1:]) * np.diff(t))))
     gaps_before = np.concatenate(([0], np.cumsum(fixes.gap_after[:-1])))
     k = idx[:, None] + np.arange(-half, half + 2)[None, :]
     kc = np.clip(k, 0, n - 1)
@@ -112,7 +107,15 @@ def _estimate_with_speed(
         kc <= i, gaps_before[i] == gaps_before[kc], gaps_before[kc] == gaps_before[i + 1]
     )
     valid = (k >= 0) & (k < n) & connected
-    residual = across[kc] - moved[kc]
+    tw = t[kc]
+    cos_theta = np.cos(np.radians(fixes.course_deg[kc] - normal_deg))
+    rate = fixes.speed_mps[kc] * np.clip(cos_theta, 0.0, None)
+    # D, distance moved along the normal since the window's first fix; steps out of
+    # the window (beyond a gap or the ends) move nothing.
+    step = 0.5 * (rate[:, :-1] + rate[:, 1:]) * np.diff(tw, axis=1)
+    step = np.where(valid[:, :-1] & valid[:, 1:], step, 0.0)
+    moved = np.concatenate((np.zeros((idx.shape[0], 1)), np.cumsum(step, axis=1)), axis=1)
+    residual = across[kc] - moved
     masked = np.where(valid, residual, np.nan)
     enough = valid.sum(axis=1) >= 4
     masked[~enough] = 0.0  # rows without enough fixes are discarded below
@@ -122,11 +125,17 @@ def _estimate_with_speed(
     count = inlier.sum(axis=1)
     offset = np.where(inlier, residual, 0.0).sum(axis=1) / np.maximum(count, 1)
     target = -offset
-    j = np.clip(np.searchsorted(moved, target, side="left"), 1, n - 1)
-    d0, d1 = moved[j - 1], moved[j]
+    # D never decreases along a row: the crossing is the first column where D
+    # reaches the target, interpolated from the column before.
+    reached = (moved >= target[:, None]) & valid
+    j = np.argmax(reached, axis=1)
+    found = reached[np.arange(j.shape[0]), j] & (j > 0)
+    j = np.maximum(j, 1)
+    rows = np.arange(j.shape[0])
+    d0, d1 = moved[rows, j - 1], moved[rows, j]
     with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(d1 > d0, (target - d0) / (d1 - d0), np.nan)
-    estimate: FloatArray = t[j - 1] + frac * (t[j] - t[j - 1])
+        frac = np.where(found & (d1 > d0), (target - d0) / (d1 - d0), np.nan)
+    estimate: FloatArray = tw[rows, j - 1] + frac * (tw[rows, j] - tw[rows, j - 1])
     estimate[~enough | (count < 4) | (frac < 0) | (frac > 1)] = np.nan
     return estimate
 

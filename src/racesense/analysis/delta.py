@@ -36,6 +36,8 @@ class ReferencePath:
     dist_m: FloatArray
     t_s: FloatArray
     step_m: float
+    tangent_x: FloatArray  # unit tangent at each point
+    tangent_y: FloatArray
 
     @property
     def length_m(self) -> float:
@@ -57,9 +59,11 @@ def reference_path(fixes: Fixes, lo: int, hi: int, start_t_s: float) -> Referenc
     cells = max(1, math.ceil(float(d[-1]) / PATH_STEP_M))
     grid = np.linspace(0.0, float(d[-1]), cells + 1)
     step = float(grid[1] - grid[0])
-    return ReferencePath(
-        np.interp(grid, d, x), np.interp(grid, d, y), grid, np.interp(grid, d, t), step
-    )
+    px, py = np.interp(grid, d, x), np.interp(grid, d, y)
+    tx, ty = np.gradient(px), np.gradient(py)
+    norm = np.hypot(tx, ty)
+    norm[norm == 0] = 1.0
+    return ReferencePath(px, py, grid, np.interp(grid, d, t), step, tx / norm, ty / norm)
 
 
 def project(
@@ -75,11 +79,7 @@ def project(
     if n_ref < 2 or x_m.shape[0] == 0:
         return np.zeros_like(x_m)
     step_m = ref.step_m
-    tx = np.gradient(ref.x_m)
-    ty = np.gradient(ref.y_m)
-    norm = np.hypot(tx, ty)
-    norm[norm == 0] = 1.0
-    tx, ty = tx / norm, ty / norm
+    tx, ty = ref.tangent_x, ref.tangent_y
     length = ref.length_m
     pos = np.clip(guess_m, 0.0, length)
     for _ in range(NEWTON_STEPS):

@@ -45,8 +45,10 @@ def largest_triangle(x: FloatArray, y: FloatArray, threshold: int) -> npt.NDArra
     ax, ay = prev_x[bucket_of], prev_y[bucket_of]
     cx, cy = next_x[bucket_of], next_y[bucket_of]
     area = np.abs((ax - cx) * (py - ay) - (ax - px) * (cy - ay))
-    # First point of largest area in each bucket: sort by (bucket, -area).
-    order = np.lexsort((-area, bucket_of))
-    first = np.concatenate(([True], bucket_of[order][1:] != bucket_of[order][:-1]))
-    chosen = np.sort(order[first]) + 1
+    # First point of largest area in each bucket: buckets are contiguous runs, so the
+    # first hit of each bucket's maximum is where the bucket id changes among hits.
+    largest = np.maximum.reduceat(area, edges_lo - 1)
+    hits = np.flatnonzero(area == largest[bucket_of])
+    first = np.concatenate(([True], bucket_of[hits][1:] != bucket_of[hits][:-1]))
+    chosen = hits[first] + 1
     return np.concatenate(([0], chosen, [n - 1])).astype(np.intp)

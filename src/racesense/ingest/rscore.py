@@ -15,7 +15,6 @@ with the unit taken from a `_unit` suffix where there is one (`oil_temp_c` -> "c
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 import numpy as np
 import pyarrow as pa
@@ -73,31 +72,37 @@ def _parse_start(value: str | None) -> dt.datetime | None:
     return start.astimezone(dt.UTC)
 
 
-def _read_columns(body: bytes) -> tuple[list[str], list[FloatArray]]:
-    """Column names and float64 columns. Rows that do not parse are dropped, not fatal."""
-    first_newline = body.find(b"\n")
+def _read_columns(data: bytes, offset: int) -> tuple[list[str], list[FloatArray]]:
+    """Column names and float64 columns of the table starting at `offset`. Rows that do
+    not parse are dropped, not fatal."""
+    view = memoryview(data)
+    first_newline = data.find(b"\n", offset)
     if first_newline < 0:
         raise MalformedFileError("The RS-Core file has a header row but no data rows.")
-    names = [n.strip() for n in body[:first_newline].decode("utf-8", "replace").split(",")]
+    header = bytes(view[offset:first_newline]).decode("utf-8", "replace")
+    names = [n.strip() for n in header.split(",")]
     missing = [n for n in REQUIRED if n not in names]
     if missing:
         raise MalformedFileError(f"The RS-Core file lacks the column(s) {', '.join(missing)}.")
     # A power cut can leave the last line half-written: keep only whole lines.
-    last_newline = body.rfind(b"\n")
-    rows = body[first_newline + 1 : last_newline + 1]
+    last_newline = data.rfind(b"\n")
+    rows = view[first_newline + 1 : last_newline + 1]  # no copy
     types = {n: pa.float64() for n in names}
     try:
         table = pacsv.read_csv(
-            io.BytesIO(rows),
+            pa.BufferReader(pa.py_buffer(rows)),
             read_options=pacsv.ReadOptions(column_names=names),
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
         )
-        return names, [
-            table.column(i).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            for i in range(len(names))
-        ]
     except pa.ArrowInvalid:
-        return names, _read_columns_tolerant(names, rows)
+        return names, _read_columns_tolerant(names, bytes(rows))
+    columns = []
+    for i in range(len(names)):
+        column = table.column(i)
+        if column.null_count:
+            column = column.fill_null(np.nan)
+        columns.append(np.asarray(column.to_numpy(), dtype=np.float64))
+    return names, columns
 
 
 def _read_columns_tolerant(names: list[str], rows: bytes) -> list[FloatArray]:
@@ -121,7 +126,7 @@ def parse(data: bytes) -> Telemetry:
         raise MalformedFileError("The file does not start with '# racesense-csv 1'.")
     meta, offset = _parse_header(data)
     started_at = _parse_start(meta.get("session_start_utc"))
-    names, columns = _read_columns(data[offset:])
+    names, columns = _read_columns(data, offset)
     by_name = dict(zip(names, columns, strict=True))
     t_ms = by_name["time_ms"]
     keep = np.isfinite(t_ms)
