@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -74,10 +76,25 @@ def full_analysis(path: Path) -> int:
     return analysis.lap_count
 
 
+def memory_of(path: Path) -> tuple[int, int]:
+    """(Python-side peak, pyarrow allocator peak) in bytes during one analysis."""
+    pool = pa.default_memory_pool()
+    before = pool.max_memory() or 0
+    tracemalloc.start()
+    full_analysis(path)
+    _, python_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return python_peak, max(0, (pool.max_memory() or 0) - before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--memory-of", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_of is not None:
+        print(*memory_of(args.memory_of))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "one-hour.csv"
@@ -98,13 +115,14 @@ def main() -> None:
             t_full.append(time.perf_counter() - start)
         read_s, full_s = statistics.median(t_read), statistics.median(t_full)
 
-        pool = pa.default_memory_pool()
-        arrow_before = pool.max_memory()
-        tracemalloc.start()
-        full_analysis(path)
-        _, python_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        arrow_peak = max(0, pool.max_memory() - arrow_before) if arrow_before is not None else 0
+        # Memory in a fresh process, so pyarrow's allocator has no earlier peak.
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-of", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        python_peak, arrow_peak = int(out[0]), int(out[1])
         peak = python_peak + arrow_peak
 
     print(f"pyarrow read only : {read_s * 1000:8.1f} ms (median of {args.repeat})")
