@@ -51,3 +51,21 @@ def test_a_slower_lap_loses_time_steadily():
     halfway = np.searchsorted(pos, ref.length_m / 2)
     assert delta[halfway] == pytest.approx(expected_total / 2, abs=0.05)
     assert np.all(np.diff(pos) >= 0)
+
+
+def test_delta_trace_is_smooth_on_a_noisy_session():
+    """1 m of GNSS noise must not turn into tenths of a second of jitter in slow corners."""
+    from racesense.analysis.pipeline import analyse
+    from racesense.analysis.track import Gate, Track
+    from racesense.synth import demo_circuit, make_session
+
+    session = make_session(demo_circuit(), rate_hz=25, laps=4, seed=3)
+    line = Track("t", start_finish=Gate(*session.start_finish.endpoints_deg))
+    analysis = analyse(session.telemetry, track=line)
+    reference = next(lap for lap in analysis.laps if lap.number == analysis.reference_lap_number)
+    for lap in analysis.laps:
+        if lap.complete and lap.kind == "timed":
+            trace = analysis.trace(lap.number)
+            assert trace is not None
+            assert np.max(np.abs(np.diff(trace.delta_s))) < 0.08
+            assert trace.delta_s[-1] == pytest.approx(lap.time_s - reference.time_s, abs=0.05)

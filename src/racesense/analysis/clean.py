@@ -177,11 +177,11 @@ def _derive_speed_course(
 
 
 def _imu_at_fixes(
-    tel: Telemetry, order: npt.NDArray[np.intp], values: FloatArray, t: FloatArray
+    tel: Telemetry, pick: npt.NDArray[np.intp] | slice, values: FloatArray, t: FloatArray
 ) -> FloatArray | None:
     """An IMU channel at the fixes: straight from the fix rows when they all carry it
     (one logger row per sample), else interpolated from the rows that do."""
-    at_rows = values[order]
+    at_rows = values[pick]
     if np.isfinite(at_rows).all():
         return at_rows
     return _interp_finite(t, tel.t_s, values)
@@ -195,7 +195,8 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     dropped = {"no_position": len(tel) - int(rows.shape[0])}
     t_rows = tel.t_s[rows]
     # Loggers write in time order; sort only the files that are not.
-    order = rows if bool(np.all(np.diff(t_rows) >= 0)) else rows[np.argsort(t_rows, kind="stable")]
+    in_order = bool(np.all(np.diff(t_rows) >= 0))
+    order = rows if in_order else rows[np.argsort(t_rows, kind="stable")]
     t_sorted = tel.t_s[order]
     unique = np.ones(order.shape[0], dtype=bool)
     unique[1:] = np.diff(t_sorted) > 1e-6
@@ -204,8 +205,11 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     if order.shape[0] < 2:
         raise NoFixesError("The file has fewer than two GNSS fixes at distinct times.")
 
-    t = tel.t_s[order]
-    lat, lon = tel.lat_deg[order], tel.lon_deg[order]
+    # Most files need no reordering at all: then views, not copies.
+    identity = in_order and order.shape[0] == len(tel)
+    pick: npt.NDArray[np.intp] | slice = slice(None) if identity else order
+    t = tel.t_s[pick]
+    lat, lon = tel.lat_deg[pick], tel.lon_deg[pick]
     # The frame's origin: the centre of the session (longitudes taken relative to the
     # first fix, so a circuit on the antimeridian does not average to the far side).
     lon_rel = (lon - lon[0] + 180.0) % 360.0 - 180.0
@@ -213,15 +217,17 @@ def clean_fixes(tel: Telemetry) -> Fixes:
         float(np.mean(lat)), float((lon[0] + np.mean(lon_rel) + 180.0) % 360.0 - 180.0)
     )
     x, y = frame.to_xy(lat, lon)
-    gnss_speed = tel.speed_mps[order]
+    gnss_speed = tel.speed_mps[pick]
 
     keep, unresolved = _reject_spikes(t, x, y, gnss_speed)
     dropped["impossible_jump"] = int((~keep).sum())
     if not keep.all():
         order = order[keep]
+        pick = order
         t, lat, lon, x, y, gnss_speed = (a[keep] for a in (t, lat, lon, x, y, gnss_speed))
     dt = np.diff(t)
-    period_s = float(np.median(dt)) if dt.shape[0] else 1.0
+    # The nominal period; a sample of the steps estimates it as well as all of them.
+    period_s = float(np.median(dt[:: max(1, dt.shape[0] // 5000)])) if dt.shape[0] else 1.0
     gap_after = np.zeros(t.shape[0], dtype=bool)
     gap_after[:-1] = (dt > max(_GAP_MIN_S, _GAP_PERIODS * period_s)) | unresolved
 
@@ -238,7 +244,7 @@ def clean_fixes(tel: Telemetry) -> Fixes:
         speed = moving_average(_derive_speed_course(t, x, y, window, everywhere)[0], window)
     speed = np.maximum(speed, 0.0)
 
-    gnss_course = tel.heading_deg[order]
+    gnss_course = tel.heading_deg[pick]
     course = gnss_course % 360.0
     # Course from positions where the receiver gave none, or where it is slow enough
     # for its course to be noise.
@@ -248,13 +254,15 @@ def clean_fixes(tel: Telemetry) -> Fixes:
 
     # Distance from speed, not from summing noisy steps (which 1 m of noise at 25 Hz
     # inflates by several percent); across a gap, the straight line is all we know.
-    step_from_speed = 0.5 * (speed[:-1] + speed[1:]) * dt
-    step_straight = np.hypot(np.diff(x), np.diff(y))
-    step = np.where(gap_after[:-1], np.maximum(step_from_speed, step_straight), step_from_speed)
+    step = 0.5 * (speed[:-1] + speed[1:]) * dt
+    gaps = np.flatnonzero(gap_after[:-1])
+    if gaps.shape[0]:
+        straight = np.hypot(x[gaps + 1] - x[gaps], y[gaps + 1] - y[gaps])
+        step[gaps] = np.maximum(step[gaps], straight)
     dist = np.concatenate(([0.0], np.cumsum(step)))
 
-    imu_lon = _imu_at_fixes(tel, order, tel.accel_lon_mps2, t)
-    imu_lat = _imu_at_fixes(tel, order, tel.accel_lat_mps2, t)
+    imu_lon = _imu_at_fixes(tel, pick, tel.accel_lon_mps2, t)
+    imu_lat = _imu_at_fixes(tel, pick, tel.accel_lat_mps2, t)
     accel_from_imu = imu_lon is not None and imu_lat is not None
     if imu_lon is not None and imu_lat is not None:
         accel_lon, accel_lat = imu_lon, imu_lat

@@ -22,7 +22,8 @@ PATH_STEP_M = 2.0
 # Projection refines a guess from the lap's own distance, moving at most this far per
 # step: a bounded local search (not a global nearest point) keeps a hairpin's other
 # side, or a crossing figure-of-eight, from capturing the match.
-NEWTON_STEPS = 4
+NEWTON_STEPS = 2
+POSITION_SMOOTHING_S = 0.4
 MAX_STEP_M = 15.0
 
 
@@ -104,8 +105,11 @@ def delta_to_reference(
     lap_len = float(own[-1]) if own.shape[0] and own[-1] > 0 else ref.length_m
     # The lap's own distance, scaled to the reference length, is the first guess.
     pos = project(ref, x, y, own * (ref.length_m / lap_len))
-    # A car does not go backwards along the track: noise in the projection can.
-    pos = np.maximum.accumulate(pos) if pos.shape[0] else pos
+    # GNSS noise moves a projected fix a metre or so along the track, which is a tenth
+    # of a second in a slow hairpin: average it out over a few fixes. And a car does
+    # not go backwards along the track, though noise in the projection can.
+    window = max(3, round(POSITION_SMOOTHING_S / max(fixes.period_s, 1e-3)) | 1)
+    pos = np.maximum.accumulate(moving_average(pos, window)) if pos.shape[0] else pos
     elapsed = fixes.t_s[lo:hi] - start_t_s
     delta: FloatArray = elapsed - ref.time_at(pos)
     return pos, delta
