@@ -1,0 +1,71 @@
+"""Bad files end in a typed error or a session with zero laps and a reason: never a
+crash, never a hang."""
+
+from __future__ import annotations
+
+import pytest
+
+from racesense.analysis.errors import AnalysisError
+from racesense.analysis.pipeline import analyse
+from racesense.ingest import IngestError, read_telemetry
+from racesense.synth import demo_circuit, make_session, to_rscore_csv
+
+HEADER = (
+    b"# racesense-csv 1\n# device_id=RS-Core-TEST\n# session_start_utc=2026-02-14T09:30:00.000Z\n"
+    b"time_ms,lat_deg,lon_deg,alt_m,speed_kmh,heading_deg,sats,hdop,ax_g,ay_g,az_g,gz_dps\n"
+)
+
+
+@pytest.fixture(scope="module")
+def good() -> bytes:
+    return to_rscore_csv(make_session(demo_circuit(), rate_hz=10, laps=2, seed=1).telemetry)
+
+
+def outcome(data: bytes) -> str:
+    try:
+        analysis = analyse(read_telemetry(data))
+    except (IngestError, AnalysisError) as exc:
+        assert str(exc), "typed errors carry a sentence"
+        return exc.code
+    if analysis.lap_count == 0:
+        assert analysis.reason
+        return "no laps"
+    return "laps"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", "empty_file"),
+        (b"   \n\n", "empty_file"),
+        (bytes(range(256)) * 10, "unknown_format"),
+        (b"Dear diary, today I drove fast.\n", "unknown_format"),
+        (HEADER, "malformed_file"),
+        (HEADER + b"0,,,,,,,,0.1,0.0,1.0,0.0\n100,,,,,,,,0.1,0.0,1.0,0.0\n", "no_fixes"),
+        (HEADER + b"0,52.0,-1.0,100,0,0,10,1,0,0,1,0\n", "no_fixes"),
+    ],
+)
+def test_bad_files(data: bytes, expected: str) -> None:
+    assert outcome(data) == expected
+
+
+def test_truncated_mid_line_keeps_the_whole_lines(good: bytes) -> None:
+    cut = good[: len(good) * 2 // 3 - 7]
+    assert not cut.endswith(b"\n")
+    assert outcome(cut) in ("laps", "no laps")
+    assert len(read_telemetry(cut)) == cut.count(b"\n") - 5
+
+
+def test_a_single_lap_session_has_no_complete_lap(good: bytes) -> None:
+    one = make_session(demo_circuit(), rate_hz=10, laps=1, seed=2)
+    keep_rows = int((one.telemetry.t_s < one.crossing_times_s[0] + 30).sum())
+    data = to_rscore_csv(one.telemetry)
+    lines = data.split(b"\n")
+    assert outcome(b"\n".join(lines[: 5 + keep_rows]) + b"\n") == "no laps"
+
+
+def test_a_parked_car_has_no_laps() -> None:
+    rows = b"".join(
+        b"%d,52.0693210,-1.0221960,153.2,0.0,0.0,14,0.7,0,0,1,0\n" % (i * 100) for i in range(600)
+    )
+    assert outcome(HEADER + rows) == "no laps"
