@@ -1,0 +1,63 @@
+"""Settings, from command-line options, else environment variables, else defaults.
+
+| variable | default | meaning |
+|---|---|---|
+| RACESENSE_DATA_DIR | the per-user data directory | raw files, SQLite database |
+| RACESENSE_DATABASE_URL | sqlite in the data dir | `postgresql://...` to use PostgreSQL |
+| RACESENSE_API_TOKEN | (none) | admin token for automation and tests |
+| RACESENSE_MAX_UPLOAD_MB | 512 | largest upload, also after gzip decompression |
+| RACESENSE_WORKERS | 2 | analysis worker processes |
+| RACESENSE_SYNC_TTL_S | 900 | lifetime of a sync's upload token |
+| RACESENSE_BODY_TIMEOUT_S | 30 | a client silent this long mid-upload is dropped |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    api_token: str | None = field(default=None, repr=False)  # a secret: never printed
+    max_upload_bytes: int = 512 * 1024 * 1024
+    workers: int = 2
+    sync_ttl_s: int = 900
+    body_timeout_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, data_dir: Path | None = None) -> Settings:
+        env_dir = os.environ.get("RACESENSE_DATA_DIR")
+        root = data_dir or (Path(env_dir) if env_dir else None)
+        if root is None:
+            root = Path(platformdirs.user_data_dir("racesense", appauthor=False))
+        root = root.expanduser().resolve()
+        url = os.environ.get("RACESENSE_DATABASE_URL") or f"sqlite:///{root / 'racesense.db'}"
+        return cls(
+            data_dir=root,
+            database_url=url,
+            api_token=os.environ.get("RACESENSE_API_TOKEN") or None,
+            max_upload_bytes=_env_int("RACESENSE_MAX_UPLOAD_MB", 512) * 1024 * 1024,
+            workers=max(1, _env_int("RACESENSE_WORKERS", 2)),
+            sync_ttl_s=_env_int("RACESENSE_SYNC_TTL_S", 900),
+            body_timeout_s=float(_env_int("RACESENSE_BODY_TIMEOUT_S", 30)),
+        )
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "raw"

@@ -1,0 +1,136 @@
+"""Raw uploads, stored exactly as received and addressed by their SHA-256.
+
+A file is written to a temporary name, hashed while it is written, flushed to disk,
+and only then renamed to `<root>/ab/abcdef...` (rename is atomic on every OS we run
+on). A stored file is never modified: it is made read-only, and the same bytes again
+find the file already there. Nothing half-written ever carries a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+_HEX = frozenset("0123456789abcdef")
+
+
+class HashMismatchError(ValueError):
+    """The bytes received do not have the SHA-256 the sender announced."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    sha256: str
+    size: int
+    path: Path
+    new: bool  # False when the same bytes were already stored
+
+
+def is_sha256(value: str) -> bool:
+    return len(value) == 64 and set(value) <= _HEX
+
+
+class BlobWriter:
+    """Receives one file's bytes; `commit()` stores it, `abort()` forgets it."""
+
+    def __init__(self, store: BlobStore, max_bytes: int | None = None) -> None:
+        self._store = store
+        self._max_bytes = max_bytes
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._tmp = store.tmp_dir / f"{secrets.token_hex(12)}.part"
+        self._file = open(self._tmp, "xb")  # noqa: SIM115 - closed in commit/abort
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.size += len(data)
+        if self._max_bytes is not None and self.size > self._max_bytes:
+            raise OverflowError(f"larger than {self._max_bytes} bytes")
+        self._hash.update(data)
+        self._file.write(data)
+
+    def commit(self, expected_sha256: str | None = None) -> StoredBlob:
+        digest = self._hash.hexdigest()
+        try:
+            if expected_sha256 is not None and expected_sha256.lower() != digest:
+                raise HashMismatchError(
+                    f"the file's SHA-256 is {digest}, not the {expected_sha256} announced"
+                )
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            final = self._store.path_for(digest)
+            if final.exists():
+                self._tmp.unlink()
+                return StoredBlob(digest, self.size, final, new=False)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self._tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(self._tmp, final)
+            self._store.sync_dir(final.parent)
+            return StoredBlob(digest, self.size, final, new=True)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp_dir = root / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        if not is_sha256(sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return self.root / sha256[:2] / sha256
+
+    def writer(self, max_bytes: int | None = None) -> BlobWriter:
+        return BlobWriter(self, max_bytes)
+
+    def put(self, data: bytes, expected_sha256: str | None = None) -> StoredBlob:
+        writer = self.writer()
+        writer.write(data)
+        return writer.commit(expected_sha256)
+
+    def read(self, sha256: str) -> bytes:
+        return self.path_for(sha256).read_bytes()
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).exists()
+
+    def delete(self, sha256: str) -> None:
+        """Only for an admin deleting a session: raw files are otherwise forever."""
+        path = self.path_for(sha256)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+            path.unlink()
+
+    def clean_tmp(self) -> int:
+        """Remove leftovers of uploads cut off by a crash (at start-up)."""
+        removed = 0
+        for leftover in self.tmp_dir.glob("*.part"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+                removed += 1
+        return removed
+
+    @staticmethod
+    def sync_dir(directory: Path) -> None:
+        """Make a rename durable (POSIX); Windows has no directory handles to sync."""
+        if os.name != "posix":
+            return
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

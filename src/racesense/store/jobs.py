@@ -1,0 +1,106 @@
+"""The analysis job queue, in the database.
+
+A job is recorded in the same transaction as its upload, so an acknowledged upload
+always has its analysis coming. Workers claim jobs with a lease: a job whose worker
+died (a crash, a restart) is claimable again once its lease runs out. On PostgreSQL,
+several servers can share the queue: `FOR UPDATE SKIP LOCKED` keeps any two from
+taking the same job. On SQLite a single writer serialises claims anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.orm import Session as OrmSession
+
+from racesense.store.models import Job
+
+LEASE_S = 300.0
+MAX_ATTEMPTS = 3
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: int
+    session_id: str
+    attempt: int
+
+
+def enqueue(db: OrmSession, session_id: str) -> None:
+    """Queue an analysis inside the caller's transaction (no commit here)."""
+    db.add(Job(session_id=session_id, state="queued", not_before=_now()))
+
+
+def enqueue_now(engine: Engine, session_ids: list[str]) -> None:
+    with OrmSession(engine) as db, db.begin():
+        for session_id in session_ids:
+            enqueue(db, session_id)
+
+
+def claim(engine: Engine, worker: str, lease_s: float = LEASE_S) -> Claimed | None:
+    """Take the oldest runnable job, or None."""
+    now = _now()
+    runnable = or_(
+        (Job.state == "queued") & (Job.not_before <= now),
+        (Job.state == "processing") & (Job.locked_at < now - dt.timedelta(seconds=lease_s)),
+    )
+    query = select(Job).where(runnable).order_by(Job.id).limit(1)
+    with OrmSession(engine) as db, db.begin():
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        job = db.scalar(query)
+        if job is None:
+            return None
+        job.state = "processing"
+        job.locked_by = worker
+        job.locked_at = now
+        job.attempts += 1
+        return Claimed(job.id, job.session_id, job.attempts)
+
+
+def finish(engine: Engine, job_id: int) -> None:
+    with OrmSession(engine) as db, db.begin():
+        db.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(state="done", finished_at=_now(), locked_by=None, last_error=None)
+        )
+
+
+def fail(engine: Engine, job: Claimed, error: str, *, retry: bool) -> bool:
+    """Record a failure. A crash is retried with a growing delay, at most
+    MAX_ATTEMPTS times; a file the analysis rejects is not retried at all (it would
+    fail the same way: no retry storms). Returns True if the job will run again."""
+    again = retry and job.attempt < MAX_ATTEMPTS
+    values: dict[str, object] = {"last_error": error[:2000], "locked_by": None}
+    if again:
+        values |= {"state": "queued", "not_before": _now() + dt.timedelta(seconds=5**job.attempt)}
+    else:
+        values |= {"state": "failed", "finished_at": _now()}
+    with OrmSession(engine) as db, db.begin():
+        db.execute(update(Job).where(Job.id == job.job_id).values(**values))
+    return again
+
+
+def pending_count(engine: Engine) -> int:
+    with OrmSession(engine) as db:
+        rows = db.scalars(select(Job.id).where(Job.state.in_(("queued", "processing"))))
+        return len(rows.all())
+
+
+def requeue_interrupted(engine: Engine, host_prefix: str | None) -> int:
+    """At start-up: jobs this machine was running when it stopped run again now
+    (their worker is gone). `host_prefix` None requeues every running job (SQLite:
+    only one server uses the database)."""
+    query = update(Job).where(Job.state == "processing")
+    if host_prefix is not None:
+        query = query.where(Job.locked_by.startswith(host_prefix))
+    with OrmSession(engine) as db, db.begin():
+        result = db.execute(query.values(state="queued", locked_by=None, not_before=_now()))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

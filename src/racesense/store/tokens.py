@@ -1,0 +1,89 @@
+"""API tokens. Only a token's SHA-256 is stored; the token itself is shown once.
+
+Scopes: "admin" (everything), "user" (read and write, but not delete), "upload"
+(POST /api/upload only; minted per sync, short-lived, bound to that sync).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session as OrmSession
+
+from racesense.store.models import Token
+
+SCOPES = ("admin", "user", "upload")
+PREFIX = "rs_"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int | None
+    name: str
+    scope: str
+    sync_id: str | None
+    expires_at: dt.datetime | None
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create(
+    engine: Engine,
+    name: str,
+    scope: str,
+    *,
+    sync_id: str | None = None,
+    ttl_s: float | None = None,
+) -> tuple[str, TokenInfo]:
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+    token = PREFIX + secrets.token_urlsafe(24)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl_s) if ttl_s else None
+    with OrmSession(engine) as db, db.begin():
+        row = Token(
+            name=name, token_sha256=digest(token), scope=scope, sync_id=sync_id, expires_at=expires
+        )
+        db.add(row)
+        db.flush()
+        info = TokenInfo(row.id, name, scope, sync_id, expires)
+    return token, info
+
+
+def verify(engine: Engine, token: str, admin_token: str | None) -> TokenInfo | None:
+    """The token's rights, or None for an unknown, expired or revoked token."""
+    if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+        return TokenInfo(None, "environment admin token", "admin", None, None)
+    if not token.startswith(PREFIX) or len(token) > 200:
+        return None
+    with OrmSession(engine) as db:
+        row = db.scalar(select(Token).where(Token.token_sha256 == digest(token)))
+        if row is None or row.revoked_at is not None:
+            return None
+        expires = row.expires_at
+        if expires is not None:
+            if expires.tzinfo is None:  # SQLite returns naive UTC
+                expires = expires.replace(tzinfo=dt.UTC)
+            if expires <= dt.datetime.now(dt.UTC):
+                return None
+        return TokenInfo(row.id, row.name, row.scope, row.sync_id, expires)
+
+
+def list_tokens(engine: Engine) -> list[Token]:
+    with OrmSession(engine, expire_on_commit=False) as db:
+        return list(db.scalars(select(Token).where(Token.sync_id.is_(None)).order_by(Token.id)))
+
+
+def revoke(engine: Engine, token_id: int) -> bool:
+    with OrmSession(engine) as db, db.begin():
+        row = db.get(Token, token_id)
+        if row is None or row.revoked_at is not None:
+            return False
+        row.revoked_at = dt.datetime.now(dt.UTC)
+        return True
