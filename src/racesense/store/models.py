@@ -46,6 +46,8 @@ class Session(Base):
     track_name: Mapped[str | None] = mapped_column(String(200), index=True)
     lap_count: Mapped[int | None] = mapped_column(Integer)
     best_lap_s: Mapped[float | None] = mapped_column(Float)
+    # A track the user forced on this session (JSON), used by every re-analysis.
+    track_override: Mapped[str | None] = mapped_column(Text)
     # The results document (JSON text), as GET /api/sessions/{id} returns it.
     result: Mapped[str | None] = mapped_column(Text)
     analysed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -4,6 +4,7 @@ them, and storing analysis results."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass
 
@@ -11,6 +12,8 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
+from racesense.analysis.geo import haversine_m
+from racesense.analysis.track import Track
 from racesense.store.jobs import enqueue
 from racesense.store.models import Session, Trace
 
@@ -152,6 +155,8 @@ def store_result(
         row.result = document_json
         row.analysed_at = dt.datetime.now(dt.UTC)
         for key, value in summary.items():
+            if key == "device_id" and row.device_id:
+                continue  # the uploader's X-Device-Id wins over the file's own
             setattr(row, key, value)
 
 
@@ -159,3 +164,30 @@ def get_trace(engine: Engine, session_id: str, lap: int) -> bytes | None:
     with OrmSession(engine) as db:
         row = db.get(Trace, (session_id, lap))
         return None if row is None else row.data
+
+
+def set_override(engine: Engine, session_id: str, track_json: str | None) -> None:
+    with OrmSession(engine) as db, db.begin():
+        row = db.get(Session, session_id)
+        if row is not None:
+            row.track_override = track_json
+
+
+def near(engine: Engine, new: list[Track], radius_m: float) -> list[str]:
+    """Sessions not pinned to a track whose start/finish lies within `radius_m` of one
+    of `new` (candidates for re-analysis when tracks are added)."""
+    found = []
+    with OrmSession(engine) as db:
+        rows = db.execute(
+            select(Session.id, Session.result).where(Session.track_override.is_(None))
+        ).all()
+    for session_id, result in rows:
+        if not result:
+            continue
+        line = (json.loads(result).get("track") or {}).get("start_finish")
+        if not line:
+            continue
+        lat, lon = line[0]
+        if any(haversine_m(lat, lon, *t.anchor()) <= radius_m for t in new):
+            found.append(session_id)
+    return found

@@ -65,3 +65,22 @@ def rows(engine: Engine) -> list[TrackRow]:
 
 def all_tracks(engine: Engine) -> list[Track]:
     return [to_track(row) for row in rows(engine)]
+
+
+def track_from_dict(data: dict[str, object], source: str) -> Track:
+    """A track from its JSON form: {"name", "start_finish": {"lat", "lon"}} or
+    {"name", "start_finish_line": [[lat, lon], [lat, lon]]}, optional "sectors"."""
+    name = str(data.get("name") or "Given start/finish")
+    sectors = _sectors(json.dumps(data["sectors"])) if data.get("sectors") else ()
+    line = data.get("start_finish_line")
+    if isinstance(line, list):
+        (a, b) = line
+        return Track(
+            name, start_finish=Gate((a[0], a[1]), (b[0], b[1])), sectors=sectors, source=source
+        )
+    point = data.get("start_finish")
+    if isinstance(point, dict):
+        return Track(
+            name, start_finish_point=(point["lat"], point["lon"]), sectors=sectors, source=source
+        )
+    raise ValueError("a track needs start_finish or start_finish_line")

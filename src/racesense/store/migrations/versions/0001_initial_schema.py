@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("track_name", sa.String(length=200), nullable=True),
         sa.Column("lap_count", sa.Integer(), nullable=True),
         sa.Column("best_lap_s", sa.Float(), nullable=True),
+        sa.Column("track_override", sa.Text(), nullable=True),
         sa.Column("result", sa.Text(), nullable=True),
         sa.Column("analysed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),

@@ -83,7 +83,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
 
-    sub.add_parser("demo", help="analyse the bundled demo session")
+    sub.add_parser("demo", help="analyse the bundled demo session (no server)")
+
+    from racesense.cli import serve
+
+    serve.add_arguments(sub.add_parser("serve", help="run the backend and the web UI"))
+
+    p = sub.add_parser("upload", help="upload logger files to a running server")
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    p.add_argument("--url", default="http://127.0.0.1:8765", help="the server's address")
+    p.add_argument("--token", help="API token (default: $RACESENSE_TOKEN)")
+
+    p = sub.add_parser("token", help="create, list or revoke API tokens")
+    p.add_argument("--data-dir", type=Path)
+    actions = p.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="print a new token (shown once)")
+    create.add_argument("name")
+    create.add_argument("--scope", choices=("user", "admin", "upload"), default="user")
+    actions.add_parser("list")
+    revoke = actions.add_parser("revoke")
+    revoke.add_argument("id", type=int)
+
+    p = sub.add_parser("tracks", help="manage the track list")
+    p.add_argument("--data-dir", type=Path)
+    track_actions = p.add_subparsers(dest="action", required=True)
+    imp = track_actions.add_parser("import", help="import start/finish points (GPX or CSV)")
+    imp.add_argument("file", type=Path)
+
+    p = sub.add_parser("reanalyse", aliases=["reanalyze"], help="re-run the analysis")
+    p.add_argument("--all", action="store_true", required=True, help="every session")
+    p.add_argument("--data-dir", type=Path)
     return parser
 
 
@@ -119,7 +148,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
-    commands = {"analyse": _cmd_analyse, "analyze": _cmd_analyse, "demo": _cmd_demo}
+    from racesense.cli import admin, client, serve
+
+    commands = {
+        "analyse": _cmd_analyse,
+        "analyze": _cmd_analyse,
+        "demo": _cmd_demo,
+        "serve": serve.run,
+        "upload": client.upload,
+        "token": admin.token,
+        "tracks": admin.tracks_import,
+        "reanalyse": admin.reanalyse,
+        "reanalyze": admin.reanalyse,
+    }
     try:
         return commands[args.command](args)
     except (IngestError, AnalysisError) as exc:

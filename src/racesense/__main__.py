@@ -1,0 +1,3 @@
+from racesense.cli import main
+
+raise SystemExit(main())

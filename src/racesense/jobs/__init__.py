@@ -1,0 +1,1 @@
+"""Background work: the analysis of each upload, in worker processes."""

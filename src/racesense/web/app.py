@@ -1,0 +1,70 @@
+"""The ASGI application: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+
+import racesense
+from racesense.jobs.dispatcher import Dispatcher, host_prefix
+from racesense.settings import Settings
+from racesense.store import jobs
+from racesense.store.blobs import BlobStore
+from racesense.store.db import is_postgresql, make_engine, migrate
+from racesense.web import errors, events, sessions, syncs, tracks, upload
+
+log = logging.getLogger("racesense.web")
+
+
+def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        state.engine = make_engine(settings.database_url)
+        await run_in_threadpool(migrate, state.engine)
+        state.blobs = BlobStore(settings.blob_dir)
+        state.blobs.clean_tmp()
+        # Jobs this machine was running when it last stopped run again.
+        prefix = host_prefix() if is_postgresql(state.engine) else None
+        await run_in_threadpool(jobs.requeue_interrupted, state.engine, prefix)
+        state.dispatcher = Dispatcher(
+            state.engine, state.blobs, settings.workers, state.events.publish
+        )
+        if start_workers:
+            await state.dispatcher.start()
+        try:
+            yield
+        finally:
+            await state.dispatcher.stop()
+            state.engine.dispose()
+
+    app = FastAPI(
+        title="Racesense",
+        version=racesense.__version__,
+        description="Lap timing and track-day telemetry: uploads, sessions, tracks, syncs.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.events = events.EventHub()
+    errors.install(app)
+    for module in (upload, sessions, tracks, syncs, events):
+        app.include_router(module.router)
+
+    @app.get("/api/health")
+    async def health(request: Request) -> dict[str, Any]:
+        state = request.app.state
+        pending = await run_in_threadpool(jobs.pending_count, state.engine)
+        return {
+            "ok": True,
+            "version": racesense.__version__,
+            "database": state.engine.dialect.name,
+            "pending_jobs": pending,
+        }
+
+    return app

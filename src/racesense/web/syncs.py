@@ -1,0 +1,89 @@
+"""Syncs: the browser asks for one before handing the logger its upload details."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from racesense.store import sessions, syncs, tokens
+from racesense.store.tokens import TokenInfo
+from racesense.web.auth import require
+from racesense.web.errors import ApiError
+from racesense.web.sessions import _iso, summary
+
+router = APIRouter()
+Writer = Annotated[TokenInfo, Depends(require("write"))]
+
+
+class SyncIn(BaseModel):
+    device_id: str | None = Field(default=None, max_length=64)
+
+
+class ReportIn(BaseModel):
+    phases_ms: dict[str, float] = Field(default_factory=dict)
+    files_sent: int | None = None
+    bytes_sent: int | None = None
+    duplicates: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/api/syncs", status_code=201)
+async def create_sync(
+    request: Request, _token: Writer, body: SyncIn | None = None
+) -> dict[str, Any]:
+    state = request.app.state
+    ttl = state.settings.sync_ttl_s
+    device_id = body.device_id if body else None
+    row = await run_in_threadpool(syncs.create, state.engine, ttl, device_id)
+    token, info = await run_in_threadpool(
+        tokens.create, state.engine, f"sync {row.id}", "upload", sync_id=row.id, ttl_s=ttl
+    )
+    del info
+    state.events.publish({"type": "sync", "id": row.id, "phase": "created"})
+    return {
+        "sync_id": row.id,
+        "upload_url": str(request.url_for("upload")),
+        "token": token,
+        "expires_at": _iso(row.expires_at),
+    }
+
+
+@router.get("/api/syncs/{sync_id}")
+async def get_sync(
+    request: Request, sync_id: str, _token: Annotated[TokenInfo, Depends(require("read"))]
+) -> dict[str, Any]:
+    engine = request.app.state.engine
+    row = await run_in_threadpool(syncs.get, engine, sync_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"There is no sync {sync_id}.")
+    files = await run_in_threadpool(sessions.by_sync, engine, sync_id)
+    return {
+        "sync_id": row.id,
+        "created_at": _iso(row.created_at),
+        "expires_at": _iso(row.expires_at),
+        "device_id": row.device_id,
+        "files": [summary(f) for f in files],
+        "report": json.loads(row.report) if row.report else None,
+    }
+
+
+@router.post("/api/syncs/{sync_id}/report")
+async def report_sync(
+    request: Request,
+    sync_id: str,
+    body: ReportIn,
+    token: Annotated[TokenInfo, Depends(require("upload"))],
+) -> dict[str, Any]:
+    if token.scope == "upload" and token.sync_id != sync_id:
+        raise ApiError(403, "wrong_sync", "This upload token belongs to another sync.")
+    report = body.model_dump() | {"received_at": _iso(dt.datetime.now(dt.UTC))}
+    saved = await run_in_threadpool(syncs.save_report, request.app.state.engine, sync_id, report)
+    if not saved:
+        raise ApiError(404, "not_found", f"There is no sync {sync_id}.")
+    request.app.state.events.publish({"type": "sync", "id": sync_id, "phase": "reported"})
+    return {"ok": True}

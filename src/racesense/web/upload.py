@@ -1,0 +1,146 @@
+"""POST /api/upload: one endpoint for loggers and browsers.
+
+The answer is small (an ESP32 reads at most 1 KB of it) and is given only after every
+file is on disk under its hash and its session (with its analysis job) is committed:
+an acknowledged upload is never lost. The same bytes again get 200 and the existing
+session; new bytes get 201.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from racesense.store import sessions
+from racesense.store.blobs import HashMismatchError, StoredBlob, is_sha256
+from racesense.store.tokens import TokenInfo
+from racesense.web.auth import require
+from racesense.web.errors import ApiError
+from racesense.web.upload_body import (
+    BodyReader,
+    ReceivedFile,
+    multipart_boundary,
+    read_multipart,
+    read_raw,
+    safe_filename,
+)
+
+router = APIRouter()
+
+
+def _header_id(request: Request, name: str, limit: int) -> str | None:
+    value = request.headers.get(name)
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if len(value) > limit or not value.isprintable():
+        raise ApiError(400, "bad_header", f"The {name} header is not a valid identifier.")
+    return value
+
+
+def _check_length(request: Request, max_bytes: int) -> None:
+    length = request.headers.get("content-length")
+    if length is None:
+        if "chunked" not in request.headers.get("transfer-encoding", "").lower():
+            raise ApiError(411, "length_required", "The upload has neither a length nor chunks.")
+        return
+    if not length.isdigit():
+        raise ApiError(400, "bad_length", "The Content-Length header is not a number.")
+    if int(length) > max_bytes:  # refuse before reading a byte
+        raise ApiError(413, "too_large", f"The upload is larger than {max_bytes // 2**20} MB.")
+
+
+def _commit(files: list[ReceivedFile], expected_sha256: str | None) -> list[StoredBlob]:
+    stored: list[StoredBlob] = []
+    try:
+        for received in files:
+            stored.append(received.writer.commit(expected_sha256))
+    except HashMismatchError as exc:
+        for received in files[len(stored) + 1 :]:
+            received.writer.abort()
+        # Only blobs that existed before may stay; the rest of this upload goes.
+        raise ApiError(422, "sha256_mismatch", f"Nothing was kept: {exc}.") from exc
+    return stored
+
+
+@router.post("/api/upload", status_code=201)
+async def upload(
+    request: Request, token: Annotated[TokenInfo, Depends(require("upload"))]
+) -> JSONResponse:
+    state = request.app.state
+    settings = state.settings
+    _check_length(request, settings.max_upload_bytes)
+    device_id = _header_id(request, "x-device-id", 64)
+    sync_id = _header_id(request, "x-sync-id", 32)
+    if token.scope == "upload":
+        if sync_id is not None and sync_id != token.sync_id:
+            raise ApiError(403, "wrong_sync", "This upload token belongs to another sync.")
+        sync_id = token.sync_id
+    expected = request.headers.get("x-content-sha256")
+    if expected is not None:
+        expected = expected.strip().lower()
+        if not is_sha256(expected):
+            raise ApiError(400, "bad_sha256", "X-Content-SHA256 is not 64 hex digits.")
+
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip"):
+        raise ApiError(415, "unsupported_encoding", f"Content-Encoding {encoding} is not read.")
+    body = BodyReader(
+        request.stream().__aiter__(),
+        gzip=encoding != "identity",
+        max_bytes=settings.max_upload_bytes,
+        timeout_s=settings.body_timeout_s,
+    )
+    boundary = multipart_boundary(request.headers.get("content-type", ""))
+    try:
+        if boundary is not None:
+            files = await read_multipart(body, state.blobs, boundary)
+        else:
+            name = request.headers.get("x-filename") or request.query_params.get("filename")
+            files = await read_raw(body, state.blobs, safe_filename(name))
+    except ClientDisconnect:
+        # Nothing was committed; the temporary files are gone. No answer can be read.
+        raise ApiError(400, "client_disconnected", "The upload was cut off.") from None
+    if expected is not None and len(files) != 1:
+        for received in files:
+            received.writer.abort()
+        raise ApiError(400, "bad_sha256", "X-Content-SHA256 needs exactly one file per request.")
+
+    stored = await run_in_threadpool(_commit, files, expected)
+    results: list[dict[str, Any]] = []
+    for received, blob in zip(files, stored, strict=True):
+        recorded = await run_in_threadpool(
+            sessions.record_upload,
+            state.engine,
+            sha256=blob.sha256,
+            size=blob.size,
+            filename=received.filename,
+            device_id=device_id,
+            sync_id=sync_id,
+        )
+        results.append(
+            {
+                "filename": received.filename,
+                "sha256": blob.sha256,
+                "bytes": blob.size,
+                "session_id": recorded.session_id,
+                "status": recorded.status,
+                "duplicate": recorded.duplicate,
+            }
+        )
+        if not recorded.duplicate:
+            state.events.publish(
+                {
+                    "type": "session",
+                    "id": recorded.session_id,
+                    "status": "queued",
+                    "sync_id": sync_id,
+                }
+            )
+    state.dispatcher.notify()
+    all_duplicates = all(r["duplicate"] for r in results)
+    return JSONResponse({"files": results}, status_code=200 if all_duplicates else 201)
