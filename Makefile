@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/racesense demo
+	$(BIN)/racesense serve --demo --data-dir data
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,0 +1,163 @@
+"""POST /api/upload in-process: formats of body, idempotence, hashes, caps, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from .conftest import AUTH
+
+CSV = b"# racesense-csv 1\ntime_ms,lat_deg,lon_deg\n0,52.0,-1.0\n100,52.0001,-1.0\n"
+
+
+def stored_files(client: TestClient) -> list[Path]:
+    root = client.app.state.blobs.root  # type: ignore[attr-defined]
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def error_shape(response) -> dict:
+    body = response.json()
+    assert set(body) == {"ok", "status", "error", "message"}
+    assert body["ok"] is False and body["status"] == response.status_code
+    assert body["message"].endswith(".")
+    return body
+
+
+def test_raw_upload_then_duplicate(client: TestClient) -> None:
+    headers = AUTH | {"Content-Type": "text/csv", "X-Filename": "s1.csv", "X-Device-Id": "RS-1"}
+    first = client.post("/api/upload", content=CSV, headers=headers)
+    assert first.status_code == 201, first.text
+    (item,) = first.json()["files"]
+    assert item["sha256"] == hashlib.sha256(CSV).hexdigest()
+    assert item == item | {"filename": "s1.csv", "bytes": len(CSV), "duplicate": False}
+    assert item["status"] == "queued"
+    again = client.post("/api/upload", content=CSV, headers=headers)
+    assert again.status_code == 200
+    assert again.json()["files"][0] | {"duplicate": False} == item
+    assert again.json()["files"][0]["duplicate"] is True
+    raw = client.get(f"/api/sessions/{item['session_id']}/raw", headers=AUTH)
+    assert raw.content == CSV
+    listing = client.get("/api/sessions", headers=AUTH).json()
+    assert [s["id"] for s in listing["sessions"]] == [item["session_id"]]
+    assert listing["sessions"][0]["device_id"] == "RS-1"
+    assert len(response_size := first.content) < 1024, response_size
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/octet-stream", "application/x-www-form-urlencoded"]
+)
+def test_raw_body_any_content_type_and_generated_name(client: TestClient, content_type) -> None:
+    headers = dict(AUTH)
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.post("/api/upload?filename=q.csv", content=CSV + b"\n", headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["files"][0]["filename"] == "q.csv"
+    unnamed = client.post("/api/upload", content=CSV + b"\n\n", headers=headers)
+    assert unnamed.json()["files"][0]["filename"].startswith("upload-")
+
+
+def test_multipart_several_parts_any_field_with_and_without_names(client: TestClient) -> None:
+    files = [
+        ("file", ("a.csv", CSV, "text/csv")),
+        ("other", ("b.csv", CSV + b"\n", None)),
+        ("log", (None, CSV + b"\n\n", "application/octet-stream")),
+    ]
+    response = client.post("/api/upload", files=files, headers=AUTH)
+    assert response.status_code == 201, response.text
+    got = response.json()["files"]
+    assert [f["bytes"] for f in got] == [len(CSV), len(CSV) + 1, len(CSV) + 2]
+    assert got[0]["filename"] == "a.csv" and got[1]["filename"] == "b.csv"
+
+
+def test_multipart_part_without_filename_or_type_is_a_file_when_alone(client: TestClient) -> None:
+    boundary = "XyZ"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n".encode()
+        + CSV
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = AUTH | {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    response = client.post("/api/upload", content=body, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["files"][0]["bytes"] == len(CSV)
+
+
+def test_gzip_content_encoding_stores_the_file_itself(client: TestClient) -> None:
+    headers = AUTH | {"Content-Encoding": "gzip", "X-Filename": "z.csv"}
+    response = client.post("/api/upload", content=gzip.compress(CSV), headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["files"][0]["sha256"] == hashlib.sha256(CSV).hexdigest()
+
+
+def test_sha256_header_verified_and_mismatch_keeps_nothing(client: TestClient) -> None:
+    good = AUTH | {"X-Content-SHA256": hashlib.sha256(CSV).hexdigest().upper()}
+    assert client.post("/api/upload", content=CSV, headers=good).status_code == 201
+    before = stored_files(client)
+    bad = AUTH | {"X-Content-SHA256": "0" * 64}
+    response = client.post("/api/upload", content=CSV + b"x", headers=bad)
+    assert response.status_code == 422
+    assert error_shape(response)["error"] == "sha256_mismatch"
+    assert stored_files(client) == before
+    assert client.get("/api/sessions", headers=AUTH).json()["total"] == 1
+
+
+def test_tokens_are_checked_before_the_body(client: TestClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}):
+        response = client.post("/api/upload", content=CSV, headers=headers)
+        assert response.status_code == 401
+        assert error_shape(response)["error"] == "unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert client.get("/api/sessions").status_code == 401
+    assert client.get("/api/health").status_code == 200
+    assert stored_files(client) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "..\\..\\win.ini", "a/b.csv", "..", "x\x00.csv"]
+)
+def test_path_traversal_filenames_are_refused(client: TestClient, name: str) -> None:
+    raw = client.post("/api/upload", content=CSV, headers=AUTH | {"X-Filename": name})
+    assert raw.status_code == 400 and error_shape(raw)["error"] == "bad_filename"
+    if name.isprintable():  # the client percent-encodes control characters itself
+        multipart = client.post("/api/upload", files={"f": (name, CSV, "text/csv")}, headers=AUTH)
+        assert multipart.status_code == 400
+    assert stored_files(client) == []
+
+
+def test_size_cap_from_content_length_and_from_gzip(app_factory) -> None:
+    client = app_factory(max_upload_bytes=64 * 1024)
+    big = client.post("/api/upload", content=b"x" * (65 * 1024), headers=AUTH)
+    assert big.status_code == 413 and error_shape(big)["error"] == "too_large"
+    bomb = gzip.compress(b"\0" * (10 * 1024 * 1024))
+    response = client.post("/api/upload", content=bomb, headers=AUTH | {"Content-Encoding": "gzip"})
+    assert response.status_code == 413
+    assert stored_files(client) == []
+    assert client.get("/api/health").json()["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.csv\"\r\n\r\nabc",
+        b"this is not multipart at all",
+        b"--XyZ\r\ngarbage header line without colon\r\n\r\ndata\r\n--XyZ--\r\n",
+    ],
+)
+def test_garbage_multipart_is_a_clear_400(client: TestClient, body: bytes) -> None:
+    headers = AUTH | {"Content-Type": "multipart/form-data; boundary=XyZ"}
+    response = client.post("/api/upload", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert error_shape(response)["error"] in ("bad_multipart", "no_file")
+    assert stored_files(client) == []
+
+
+def test_corrupt_gzip_is_a_clear_400(client: TestClient) -> None:
+    response = client.post(
+        "/api/upload", content=b"\x1f\x8bnot gzip", headers=AUTH | {"Content-Encoding": "gzip"}
+    )
+    assert response.status_code == 400 and error_shape(response)["error"] == "bad_gzip"
