@@ -30,9 +30,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
 
 
 @pytest.fixture
-def app_factory(
-    tmp_path: Path, database_url: str
-) -> Iterator[Callable[..., TestClient]]:
+def app_factory(tmp_path: Path, database_url: str) -> Iterator[Callable[..., TestClient]]:
     """`app_factory(workers=False, **settings)` -> a started TestClient."""
     clients: list[TestClient] = []
 

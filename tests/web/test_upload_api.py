@@ -77,7 +77,7 @@ def test_multipart_several_parts_any_field_with_and_without_names(client: TestCl
 def test_multipart_part_without_filename_or_type_is_a_file_when_alone(client: TestClient) -> None:
     boundary = "XyZ"
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n".encode()
+        f'--{boundary}\r\nContent-Disposition: form-data; name="data"\r\n\r\n'.encode()
         + CSV
         + f"\r\n--{boundary}--\r\n".encode()
     )
@@ -143,7 +143,7 @@ def test_size_cap_from_content_length_and_from_gzip(app_factory) -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.csv\"\r\n\r\nabc",
+        b'--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.csv"\r\n\r\nabc',
         b"this is not multipart at all",
         b"--XyZ\r\ngarbage header line without colon\r\n\r\ndata\r\n--XyZ--\r\n",
     ],

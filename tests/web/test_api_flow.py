@@ -1,0 +1,206 @@
+"""The API around an upload: analysis in worker processes, results, traces, syncs,
+tracks, re-analysis, deletion, events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from racesense.demo import demo_track
+from racesense.store import tokens
+from racesense.synth import demo_circuit, make_session, to_rscore_csv
+
+from .conftest import AUTH, wait_for_status
+
+
+@pytest.fixture(scope="module")
+def session_csv() -> bytes:
+    return to_rscore_csv(make_session(demo_circuit(), rate_hz=10, laps=3, seed=4).telemetry)
+
+
+@pytest.fixture
+def worker_client(app_factory) -> TestClient:
+    return app_factory(workers=True)
+
+
+def upload(client: TestClient, data: bytes, headers: dict[str, str] | None = None) -> dict:
+    response = client.post("/api/upload", content=data, headers=(headers or AUTH))
+    assert response.status_code in (200, 201), response.text
+    return response.json()["files"][0]
+
+
+def test_upload_is_analysed_and_served(worker_client: TestClient, session_csv: bytes) -> None:
+    client = worker_client
+    item = upload(client, session_csv, AUTH | {"X-Filename": "park.csv"})
+    doc = wait_for_status(client, item["session_id"])
+    assert doc["status"] == "ready", doc
+    assert doc["format"] == "rscore-csv-1"
+    assert doc["track"]["source"] == "detected"
+    complete = [lap for lap in doc["laps"] if lap["complete"]]
+    assert len(complete) == 3
+    assert doc["best_lap_s"] == min(lap["time_s"] for lap in complete if lap["kind"] == "timed")
+    listing = client.get("/api/sessions", headers=AUTH).json()["sessions"][0]
+    assert listing["status"] == "ready" and listing["lap_count"] == 3
+    assert listing["best_lap_s"] == pytest.approx(doc["best_lap_s"], abs=1e-3)
+    trace = client.get(f"/api/sessions/{item['session_id']}/laps/1/trace", headers=AUTH)
+    assert trace.status_code == 200
+    body = trace.json()
+    assert body["lap"] == 1 and len(body["speed_kmh"]) == len(body["distance_m"]) > 100
+    missing = client.get(f"/api/sessions/{item['session_id']}/laps/99/trace", headers=AUTH)
+    assert missing.status_code == 404
+
+
+def test_unrecognised_file_is_kept_as_failed_with_a_reason(worker_client: TestClient) -> None:
+    item = upload(worker_client, b"shopping list: milk, eggs\n")
+    doc = wait_for_status(worker_client, item["session_id"])
+    assert doc["status"] == "failed"
+    assert "unknown_format" in doc["error"]
+    raw = worker_client.get(f"/api/sessions/{item['session_id']}/raw", headers=AUTH)
+    assert raw.content == b"shopping list: milk, eggs\n"
+
+
+def test_reanalyse_with_a_given_start_finish(worker_client: TestClient, session_csv: bytes) -> None:
+    client = worker_client
+    item = upload(client, session_csv)
+    wait_for_status(client, item["session_id"])
+    line = demo_track().start_finish
+    assert line is not None
+    body = {"start_finish_line": [list(line.p1), list(line.p2)]}
+    response = client.post(f"/api/sessions/{item['session_id']}/reanalyse", json=body, headers=AUTH)
+    assert response.status_code == 202
+    doc = wait_for_status(client, item["session_id"])
+    assert doc["track"]["source"] == "user"
+    assert sum(1 for lap in doc["laps"] if lap["complete"]) == 3
+
+
+def test_new_track_reanalyses_sessions_near_it(
+    worker_client: TestClient, session_csv: bytes
+) -> None:
+    client = worker_client
+    item = upload(client, session_csv)
+    wait_for_status(client, item["session_id"])
+    line = demo_track().start_finish
+    assert line is not None
+    response = client.post(
+        "/api/tracks",
+        json={"name": "Racesense Park", "start_finish_line": [list(line.p1), list(line.p2)]},
+        headers=AUTH,
+    )
+    assert response.status_code == 201
+    assert response.json()["reanalysing"] == [item["session_id"]]
+    for _ in range(200):
+        doc = wait_for_status(client, item["session_id"])
+        if doc["track"]["source"] == "list":
+            break
+    assert doc["track"]["name"] == "Racesense Park" and doc["track"]["source"] == "list"
+
+
+def test_tracks_validation_and_import(client: TestClient, shared_file) -> None:
+    bad = client.post("/api/tracks", json={"name": "x"}, headers=AUTH)
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid"
+    bad_lat = client.post(
+        "/api/tracks", json={"name": "x", "start_finish": {"lat": 95, "lon": 0}}, headers=AUTH
+    )
+    assert bad_lat.status_code == 422
+    good = client.post(
+        "/api/tracks",
+        json={
+            "name": "Pt",
+            "start_finish": {"lat": -37.85, "lon": 144.97},
+            "sectors": [[-37.8, 144.9]],
+        },
+        headers=AUTH,
+    )
+    assert good.status_code == 201, good.text
+    data = shared_file("racecapture_startfinish_db/sf_data.gpx")
+    imported = client.post("/api/tracks/import", content=data, headers=AUTH)
+    assert imported.status_code == 201 and imported.json()["imported"] == 628
+    listed = client.get("/api/tracks", headers=AUTH).json()["tracks"]
+    assert len(listed) == 629 and listed[0]["sectors"] == [[-37.8, 144.9]]
+    garbage = client.post("/api/tracks/import", content=b"not a list", headers=AUTH)
+    assert garbage.status_code == 400
+
+
+def test_sync_token_is_upload_only_bound_and_expiring(client: TestClient) -> None:
+    sync = client.post("/api/syncs", json={"device_id": "RS-Core-7F3A"}, headers=AUTH).json()
+    assert set(sync) == {"sync_id", "upload_url", "token", "expires_at"}
+    assert sync["upload_url"].endswith("/api/upload")
+    device = {"Authorization": f"Bearer {sync['token']}"}
+    first = client.post("/api/upload", content=b"a,b\n1,2\n", headers=device)
+    assert first.status_code == 201
+    assert client.get("/api/sessions", headers=device).status_code == 403
+    other = client.post("/api/syncs", headers=AUTH).json()
+    wrong = client.post(
+        "/api/upload", content=b"c\n", headers=device | {"X-Sync-Id": other["sync_id"]}
+    )
+    assert wrong.status_code == 403 and wrong.json()["error"] == "wrong_sync"
+    status = client.get(f"/api/syncs/{sync['sync_id']}", headers=AUTH).json()
+    assert [f["id"] for f in status["files"]] == [first.json()["files"][0]["session_id"]]
+    report = {"phases_ms": {"hotspot_joined": 4200, "last_ack": 9100}, "files_sent": 1}
+    assert (
+        client.post(f"/api/syncs/{sync['sync_id']}/report", json=report, headers=device).status_code
+        == 200
+    )
+    assert (
+        client.get(f"/api/syncs/{sync['sync_id']}", headers=AUTH).json()["report"]["files_sent"]
+        == 1
+    )
+    other_report = client.post(f"/api/syncs/{other['sync_id']}/report", json=report, headers=device)
+    assert other_report.status_code == 403
+    # An expired token is refused like an unknown one.
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    expired, _ = tokens.create(engine, "old", "upload", sync_id=sync["sync_id"], ttl_s=-1)
+    late = client.post(
+        "/api/upload", content=b"d\n", headers={"Authorization": f"Bearer {expired}"}
+    )
+    assert late.status_code == 401
+
+
+def test_delete_is_admin_only(client: TestClient) -> None:
+    item = upload(client, b"x,y\n1,2\n")
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    user, _ = tokens.create(engine, "phone", "user")
+    user_auth = {"Authorization": f"Bearer {user}"}
+    assert client.get("/api/sessions", headers=user_auth).status_code == 200
+    refused = client.delete(f"/api/sessions/{item['session_id']}", headers=user_auth)
+    assert refused.status_code == 403
+    assert client.delete(f"/api/sessions/{item['session_id']}", headers=AUTH).status_code == 200
+    assert client.get(f"/api/sessions/{item['session_id']}", headers=AUTH).status_code == 404
+    assert client.get(f"/api/sessions/{item['session_id']}/raw", headers=AUTH).status_code == 404
+
+
+def test_filters_and_pagination(client: TestClient) -> None:
+    for i in range(5):
+        upload(client, f"row,{i}\n".encode(), AUTH | {"X-Device-Id": f"dev-{i % 2}"})
+    page = client.get("/api/sessions?limit=2&offset=0", headers=AUTH).json()
+    assert page["total"] == 5 and len(page["sessions"]) == 2
+    rest = client.get("/api/sessions?limit=10&offset=2", headers=AUTH).json()["sessions"]
+    assert len(rest) == 3
+    assert not {s["id"] for s in page["sessions"]} & {s["id"] for s in rest}
+    dev0 = client.get("/api/sessions?device=dev-0", headers=AUTH).json()
+    assert dev0["total"] == 3
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert client.get(f"/api/sessions?date={today}", headers=AUTH).json()["total"] == 5
+    assert client.get("/api/sessions?date=2001-01-01", headers=AUTH).json()["total"] == 0
+    bad = client.get("/api/sessions?limit=0", headers=AUTH)
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid"
+
+
+def test_openapi_and_error_shape_for_unknown_routes(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/api/upload" in spec["paths"] and "/api/syncs/{sync_id}/report" in spec["paths"]
+    missing = client.get("/api/sessions/nope", headers=AUTH)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+def test_trace_is_served_gzip_when_asked(worker_client: TestClient, session_csv: bytes) -> None:
+    item = upload(worker_client, session_csv)
+    wait_for_status(worker_client, item["session_id"])
+    url = f"/api/sessions/{item['session_id']}/laps/1/trace"
+    plain = worker_client.get(url, headers=AUTH | {"Accept-Encoding": "identity"})
+    assert json.loads(plain.content)["lap"] == 1
+    assert gzip.compress(b"") and plain.headers.get("content-encoding") is None
