@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit postgresql bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -30,13 +30,29 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# The store/API tests also run on PostgreSQL 15: tests/pg.py starts a throwaway cluster from
+# Debian's binaries (as the `postgres` user when root) and removes it afterwards. Installed
+# here if missing and we are root (Debian's package starts a cluster of its own: stopped);
+# otherwise those tests skip and say why.
+PG_INITDB := /usr/lib/postgresql/15/bin/initdb
+
+postgresql:
+	@test -x $(PG_INITDB) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends postgresql-15 >/dev/null && \
+	    { pg_ctlcluster 15 main stop 2>/dev/null || true; }; \
+	  else echo "PostgreSQL 15 not installed ($(PG_INITDB)): its tests will skip" >&2; fi; }
+
+unit: $(STAMP) postgresql
 	$(BIN)/python -m pytest -n 2 -q
 
 test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_analysis.py
+	$(BIN)/python bench/bench_accuracy.py
+	$(BIN)/python bench/bench_server.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,188 @@
+"""Benchmarks of the backend, against a real `racesense serve` on loopback.
+
+    .venv/bin/python bench/bench_server.py [--mb 100] [--latency-uploads 20] [--clients 20]
+
+1. Upload throughput: one large file over loopback, against `sha256sum` on the same
+   file in the same run (target: at least 1/3 of its speed), and the server's RSS
+   growth meanwhile (target: at most 32 MB). Linux: RSS read from /proc.
+2. Upload-to-ready latency: 20-minute 25 Hz RS-Core sessions, p95 from the end of the
+   upload to status `ready` (target: at most 1 s).
+3. Concurrency: N clients uploading at once (target: all succeed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from racesense.synth import demo_circuit, make_session, to_rscore_csv
+
+TOKEN = "bench-admin-token-" + os.urandom(8).hex()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {"RACESENSE_API_TOKEN": TOKEN, "RACESENSE_MAX_UPLOAD_MB": "1024"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "racesense",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def post_file(port: int, path: Path | None = None, data: bytes | None = None) -> dict:
+    size = path.stat().st_size if path else len(data or b"")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    conn.putrequest("POST", "/api/upload")
+    conn.putheader("Authorization", f"Bearer {TOKEN}")
+    conn.putheader("Content-Type", "application/octet-stream")
+    conn.putheader("Content-Length", str(size))
+    conn.endheaders()
+    if path is not None:
+        with path.open("rb") as f:
+            while chunk := f.read(256 * 1024):
+                conn.send(chunk)
+    else:
+        conn.send(data or b"")
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    if response.status not in (200, 201):
+        raise RuntimeError(f"upload failed: {response.status} {body}")
+    return dict(body["files"][0])
+
+
+def session_status(port: int, session_id: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", f"/api/sessions/{session_id}", headers={"Authorization": f"Bearer {TOKEN}"})
+    return str(json.loads(conn.getresponse().read())["status"])
+
+
+def throughput(port: int, pid: int, tmp: Path, mb: int) -> None:
+    path = tmp / "big.bin"
+    block = hashlib.sha256(b"racesense").digest() * 32768  # 1 MiB, not compressible to nothing
+    with path.open("wb") as f:
+        for i in range(mb):
+            f.write(block[i % 7 :] + block[: i % 7])
+    start = time.perf_counter()
+    subprocess.run(["sha256sum", str(path)], check=True, capture_output=True)
+    sha_s = time.perf_counter() - start
+
+    base = rss_bytes(pid)
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_bytes(pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    start = time.perf_counter()
+    post_file(port, path)
+    up_s = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    size = path.stat().st_size
+    print(f"sha256sum         : {size / sha_s / 1e6:8.1f} MB/s")
+    print(f"upload (loopback) : {size / up_s / 1e6:8.1f} MB/s")
+    print(f"speed ratio       : {sha_s / up_s:8.2f}  (target >= 0.33)")
+    print(f"server RSS growth : {(peak[0] - base) / 1e6:8.1f} MB (target <= 32 MB)")
+
+
+def latency(port: int, uploads: int) -> None:
+    circuit = demo_circuit()
+    times = []
+    for seed in range(uploads):
+        # 20 minutes at 25 Hz: about 13 laps of Racesense Park.
+        session = make_session(circuit, rate_hz=25, laps=12, seed=1000 + seed)
+        data = to_rscore_csv(session.telemetry)
+        item = post_file(port, data=data)
+        uploaded = time.perf_counter()
+        while session_status(port, item["session_id"]) not in ("ready", "failed"):
+            time.sleep(0.005)
+        times.append(time.perf_counter() - uploaded)
+    times.sort()
+    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    print(
+        f"upload->ready     : median {statistics.median(times) * 1000:6.0f} ms, "
+        f"p95 {p95 * 1000:6.0f} ms over {uploads} sessions of "
+        f"{len(data) / 1e6:.1f} MB (target p95 <= 1000 ms)"
+    )
+
+
+def concurrency(port: int, clients: int) -> None:
+    payloads = [
+        f"# client {i}\n".encode() + os.urandom(256 * 1024).hex().encode() for i in range(clients)
+    ]
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(lambda d: post_file(port, data=d), payloads))
+    ok = sum(1 for r in results if not r["duplicate"])
+    print(f"concurrent uploads: {ok}/{clients} succeeded")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=100)
+    parser.add_argument("--latency-uploads", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        server = start_server(Path(tmp) / "data", port)
+        try:
+            throughput(port, server.pid, Path(tmp), args.mb)
+            latency(port, args.latency_uploads)
+            concurrency(port, args.clients)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
