@@ -148,7 +148,7 @@ def latency(port: int, uploads: int) -> None:
             time.sleep(0.005)
         times.append(time.perf_counter() - uploaded)
     times.sort()
-    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     print(
         f"upload->ready     : median {statistics.median(times) * 1000:6.0f} ms, "
         f"p95 {p95 * 1000:6.0f} ms over {uploads} sessions of "
