@@ -41,7 +41,7 @@ postgresql:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      --no-install-recommends postgresql-15 >/dev/null && \
-	    { pg_ctlcluster 15 main stop 2>/dev/null || true; }; \
+	    { pg_ctlcluster 15 main stop >/dev/null 2>&1 || true; }; \
 	  else echo "PostgreSQL 15 not installed ($(PG_INITDB)): its tests will skip" >&2; fi; }
 
 unit: $(STAMP) postgresql
