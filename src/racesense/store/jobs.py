@@ -50,18 +50,30 @@ def claim(engine: Engine, worker: str, lease_s: float = LEASE_S) -> Claimed | No
         (Job.state == "queued") & (Job.not_before <= now),
         (Job.state == "processing") & (Job.locked_at < now - dt.timedelta(seconds=lease_s)),
     )
-    query = select(Job).where(runnable).order_by(Job.id).limit(1)
+    oldest = select(Job.id).where(runnable).order_by(Job.id).limit(1)
+    if engine.dialect.name == "postgresql":
+        # Row locks: a job another server is taking right now is skipped, not waited on.
+        oldest = oldest.with_for_update(skip_locked=True)
+    else:
+        # SQLite: one statement, so the choice and the take are one atomic write;
+        # a SELECT then UPDATE would let two workers read the same job.
+        oldest = oldest.scalar_subquery()  # type: ignore[assignment]
+    take = (
+        update(Job)
+        .values(state="processing", locked_by=worker, locked_at=now, attempts=Job.attempts + 1)
+        .returning(Job.id, Job.session_id, Job.attempts)
+    )
     with OrmSession(engine) as db, db.begin():
         if engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        job = db.scalar(query)
-        if job is None:
+            job_id = db.scalar(oldest)
+            if job_id is None:
+                return None
+            row = db.execute(take.where(Job.id == job_id)).one_or_none()
+        else:
+            row = db.execute(take.where(Job.id == oldest)).one_or_none()
+        if row is None:
             return None
-        job.state = "processing"
-        job.locked_by = worker
-        job.locked_at = now
-        job.attempts += 1
-        return Claimed(job.id, job.session_id, job.attempts)
+        return Claimed(int(row[0]), str(row[1]), int(row[2]))
 
 
 def finish(engine: Engine, job_id: int) -> None:
