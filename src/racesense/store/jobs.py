@@ -37,10 +37,15 @@ def enqueue(db: OrmSession, session_id: str) -> None:
     db.add(Job(session_id=session_id, state="queued", not_before=_now()))
 
 
-def enqueue_now(engine: Engine, session_ids: list[str]) -> None:
+def enqueue_now(engine: Engine, session_ids: list[str]) -> int:
+    """Queue analyses, except for sessions that already have one waiting (it will see
+    the same inputs). Returns how many were queued."""
     with OrmSession(engine) as db, db.begin():
-        for session_id in session_ids:
+        waiting = set(db.scalars(select(Job.session_id).where(Job.state == "queued")))
+        new = [s for s in dict.fromkeys(session_ids) if s not in waiting]
+        for session_id in new:
             enqueue(db, session_id)
+    return len(new)
 
 
 def claim(engine: Engine, worker: str, lease_s: float = LEASE_S) -> Claimed | None:
