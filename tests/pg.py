@@ -2,7 +2,8 @@
 
 `postgres_server()` gives a `PostgresServer`: either the server named by the environment
 variable RACESENSE_TEST_POSTGRES_URL, or a cluster of its own that it starts in a temporary
-folder and removes afterwards. The cluster listens on a Unix socket in that folder only
+folder (in /dev/shm where that is a tmpfs with room, else the temp dir) and removes
+afterwards. The cluster listens on a Unix socket in that folder only
 (no TCP at all), runs with fsync off and small buffers, and trusts local connections.
 
 As root (CI), initdb refuses to run, so the cluster's programs run as the `postgres`
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -179,6 +181,28 @@ def _cluster_os_user() -> _OsUser | None:
     )
 
 
+def _parent_dir(os_user: _OsUser | None) -> str:
+    """Where to make the cluster's folder: /dev/shm if it is a roomy tmpfs (creating files
+    there is much faster than on a VM disk: initdb 0.3 s instead of 0.85 s, CREATE DATABASE
+    a few ms instead of 0.3 s), else the temp dir, or /tmp when the cluster's user can't
+    reach that or its path is too long for a Unix socket (about 100 bytes)."""
+    for parent in (Path("/dev/shm"), Path(tempfile.gettempdir()).resolve()):
+        with suppress(OSError):
+            if (
+                parent.is_dir()
+                and os.access(parent, os.W_OK | os.X_OK)
+                and shutil.disk_usage(parent).free > 1 << 30
+                and len(str(parent)) <= 60
+                and (os_user is None or _reachable_by_all(parent))
+            ):
+                return str(parent)
+    return "/tmp"
+
+
+def _reachable_by_all(folder: Path) -> bool:
+    return all(f.stat().st_mode & stat.S_IXOTH for f in (folder, *folder.parents))
+
+
 def _server_env() -> dict[str, str]:
     """This environment less PG* variables (PGDATA, PGPORT... must not steer the cluster)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -196,7 +220,7 @@ class LocalCluster:
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
         self.os_user = _cluster_os_user()
-        self.base = Path(tempfile.mkdtemp(prefix="racesense-pg-"))
+        self.base = Path(tempfile.mkdtemp(prefix="racesense-pg-", dir=_parent_dir(self.os_user)))
         self.data = self.base / "data"
         self.log = self.base / "server.log"
         self.start_seconds = 0.0
