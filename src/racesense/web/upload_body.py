@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ from racesense.store.blobs import BlobStore, BlobWriter
 from racesense.web.errors import ApiError
 
 INFLATE_STEP = 1 << 20  # decompress at most 1 MiB at a time
+# A client slower than this on average (after its first body_timeout_s) is dropped: a
+# logger on a weak hotspot manages tens of KB/s; a trickle only holds a worker.
+MIN_RATE_BPS = 1024
 FIELD_LIMIT = 64 * 1024  # a nameless, typeless part bigger than this is a file
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -102,6 +106,8 @@ class BodyReader:
         self._max = max_bytes
         self._timeout = timeout_s
         self.received = 0  # bytes after decompression
+        self._wire = 0  # bytes as sent
+        self._started = time.monotonic()
 
     def _count(self, pieces: list[bytes]) -> list[bytes]:
         self.received += sum(len(p) for p in pieces)
@@ -123,6 +129,12 @@ class BodyReader:
                 ) from exc
             if not chunk:
                 continue
+            self._wire += len(chunk)
+            elapsed = time.monotonic() - self._started
+            if elapsed > self._timeout and self._wire < MIN_RATE_BPS * elapsed:
+                raise ApiError(
+                    408, "timeout", f"The client sends slower than {MIN_RATE_BPS} bytes a second."
+                )
             pieces = self._inflater.feed(chunk) if self._inflater else [chunk]
             for piece in self._count(pieces):
                 if piece:
