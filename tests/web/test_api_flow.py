@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from racesense.demo import demo_track
-from racesense.store import tokens
+from racesense.jobs.dispatcher import host_prefix
+from racesense.store import jobs, tokens
 from racesense.synth import demo_circuit, make_session, to_rscore_csv
 
 from .conftest import AUTH, wait_for_status
@@ -204,3 +205,16 @@ def test_trace_is_served_gzip_when_asked(worker_client: TestClient, session_csv:
     plain = worker_client.get(url, headers=AUTH | {"Accept-Encoding": "identity"})
     assert json.loads(plain.content)["lap"] == 1
     assert gzip.compress(b"") and plain.headers.get("content-encoding") is None
+
+
+def test_job_interrupted_by_a_crash_runs_on_restart(app_factory, session_csv: bytes) -> None:
+    """A server dies while analysing: at the next start the job runs again."""
+    first = app_factory()  # no workers: the job stays queued
+    item = upload(first, session_csv)
+    engine = first.app.state.engine  # type: ignore[attr-defined]
+    claimed = jobs.claim(engine, f"{host_prefix()}99999:0")  # "processing" by a dead worker
+    assert claimed is not None
+    first.__exit__(None, None, None)
+    restarted = app_factory(workers=True)
+    doc = wait_for_status(restarted, item["session_id"])
+    assert doc["status"] == "ready"
