@@ -70,10 +70,7 @@ def reanalyse(args: argparse.Namespace) -> int:
         if row is None:
             jobs.finish(engine, claimed.job_id)
             continue
-        forced = None
-        if row.track_override:
-            data = json.loads(row.track_override)
-            forced = track_store.track_from_dict(data, "list" if "id" in data else "user")
+        forced = track_store.forced_track(row.track_override)
         output = run_analysis(str(blobs.path_for(row.sha256)), listed, forced)
         if output.document is not None:
             output.document.update(id=row.id, status=output.status)

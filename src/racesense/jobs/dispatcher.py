@@ -103,10 +103,7 @@ class Dispatcher:
         self.on_event({"type": "session", "id": row.id, "status": "processing"})
         listed = await asyncio.to_thread(tracks.all_tracks, self.engine)
         raw = str(self.blobs.path_for(row.sha256))
-        forced = None
-        if row.track_override:
-            data = json.loads(row.track_override)
-            forced = tracks.track_from_dict(data, "list" if "id" in data else "user")
+        forced = tracks.forced_track(row.track_override)
         assert self._pool is not None
         try:
             loop = asyncio.get_running_loop()

@@ -84,3 +84,12 @@ def track_from_dict(data: dict[str, object], source: str) -> Track:
             name, start_finish_point=(point["lat"], point["lon"]), sectors=sectors, source=source
         )
     raise ValueError("a track needs start_finish or start_finish_line")
+
+
+def forced_track(track_override: str | None) -> Track | None:
+    """A session's forced track (stored JSON), as an analysis Track: "list" if it was
+    picked from the track list, "user" if given as a start/finish."""
+    if not track_override:
+        return None
+    data = json.loads(track_override)
+    return track_from_dict(data, "list" if "id" in data else "user")
