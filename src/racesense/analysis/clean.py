@@ -113,12 +113,11 @@ def _valid_position_rows(tel: Telemetry) -> BoolArray:
 
 def _impossible_steps(t: FloatArray, x: FloatArray, y: FloatArray, speed: FloatArray) -> BoolArray:
     """bad[i]: the step from fix i to i+1 is impossible at the recorded speed."""
-    dt = np.diff(t)
-    step = np.hypot(np.diff(x), np.diff(y))
+    dx, dy = np.diff(x), np.diff(y)
     v = np.fmax(speed[:-1], speed[1:])
     v = np.where(np.isfinite(v), v * _JUMP_SPEED_MARGIN + _JUMP_SPEED_FLOOR_MPS, _MAX_CAR_SPEED_MPS)
-    v = np.minimum(v, _MAX_CAR_SPEED_MPS)
-    bad: BoolArray = step > v * dt + _JUMP_NOISE_M
+    reach = np.minimum(v, _MAX_CAR_SPEED_MPS) * np.diff(t) + _JUMP_NOISE_M
+    bad: BoolArray = dx * dx + dy * dy > reach * reach  # squared: no square roots
     return bad
 
 
@@ -212,7 +211,9 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     lat, lon = tel.lat_deg[pick], tel.lon_deg[pick]
     # The frame's origin: the centre of the session (longitudes taken relative to the
     # first fix, so a circuit on the antimeridian does not average to the far side).
-    lon_rel = (lon - lon[0] + 180.0) % 360.0 - 180.0
+    lon_rel = lon - lon[0]
+    if not np.max(np.abs(lon_rel)) < 180.0:
+        lon_rel = (lon_rel + 180.0) % 360.0 - 180.0
     frame = LocalFrame(
         float(np.mean(lat)), float((lon[0] + np.mean(lon_rel) + 180.0) % 360.0 - 180.0)
     )
@@ -245,7 +246,10 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     speed = np.maximum(speed, 0.0)
 
     gnss_course = tel.heading_deg[pick]
-    course = gnss_course % 360.0
+    course = gnss_course.copy()
+    outside = np.flatnonzero((course < 0.0) | (course >= 360.0))
+    if outside.shape[0]:
+        course[outside] %= 360.0
     # Course from positions where the receiver gave none, or where it is slow enough
     # for its course to be noise.
     derive = np.flatnonzero(~np.isfinite(gnss_course) | (speed < _COURSE_MIN_SPEED_MPS))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from racesense.analysis import kernels
 from racesense.analysis.clean import BoolArray, Fixes
 from racesense.analysis.telemetry import FloatArray
 from racesense.analysis.track import GateXY
@@ -44,37 +45,43 @@ class Crossing:
     across_gap: bool
 
 
-def _coordinates(fixes: Fixes, gate: GateXY) -> tuple[FloatArray, FloatArray]:
-    """(along, across) of every fix: metres along the line from its first end, and the
-    signed distance from it along its normal."""
-    rx = fixes.x_m - gate.ax_m
-    ry = fixes.y_m - gate.ay_m
+def _across(fixes: Fixes, gate: GateXY) -> FloatArray:
+    """Signed distance of every fix from the line, along its normal."""
+    offset = gate.ax_m * gate.nx + gate.ay_m * gate.ny
+    across: FloatArray = fixes.x_m * gate.nx + fixes.y_m * gate.ny - offset
+    return across
+
+
+def _along(fixes: Fixes, gate: GateXY, idx: npt.NDArray[np.intp]) -> FloatArray:
+    """Metres along the line from its first end, of fixes `idx`."""
     length = gate.length_m
     gx, gy = (gate.bx_m - gate.ax_m) / length, (gate.by_m - gate.ay_m) / length
-    along: FloatArray = rx * gx + ry * gy
-    across: FloatArray = rx * gate.nx + ry * gate.ny
-    return along, across
+    along: FloatArray = (fixes.x_m[idx] - gate.ax_m) * gx + (fixes.y_m[idx] - gate.ay_m) * gy
+    return along
 
 
-def _candidates(fixes: Fixes, gate: GateXY, forward: bool) -> tuple[FloatArray, FloatArray]:
-    """Indices i where the step i -> i+1 crosses the line (in the given direction), and
-    the fraction of the step at which it does."""
-    along, across = _coordinates(fixes, gate)
+def _candidates(
+    fixes: Fixes, gate: GateXY, forward: bool
+) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray]:
+    """Indices i where the step i -> i+1 crosses the line (in the given direction), the
+    fraction of the step at which it does, and every fix's distance from the line."""
+    across = _across(fixes, gate)
     if forward:
         hit = (across[:-1] < 0.0) & (across[1:] >= 0.0)
     else:
         hit = (across[:-1] > 0.0) & (across[1:] <= 0.0)
     idx = np.flatnonzero(hit)
     frac = across[idx] / (across[idx] - across[idx + 1])
-    at = along[idx] + frac * (along[idx + 1] - along[idx])
+    a0, a1 = _along(fixes, gate, idx), _along(fixes, gate, idx + 1)
+    at = a0 + frac * (a1 - a0)
     inside = (at >= -_END_TOLERANCE_M) & (at <= gate.length_m + _END_TOLERANCE_M)
-    return idx[inside].astype(np.float64), frac[inside]
+    return idx[inside], frac[inside], across
 
 
 def orient(fixes: Fixes, gate: GateXY) -> GateXY:
     """Face the line the way most crossings go (a line given by two ends has no way)."""
-    fwd, _ = _candidates(fixes, gate, forward=True)
-    back, _ = _candidates(fixes, gate, forward=False)
+    fwd, _, _ = _candidates(fixes, gate, forward=True)
+    back, _, _ = _candidates(fixes, gate, forward=False)
     return gate if fwd.shape[0] >= back.shape[0] else gate.reversed()
 
 
@@ -90,54 +97,6 @@ def _window(gap_after: BoolArray, i: int, half: int) -> tuple[int, int]:
     if after.shape[0]:
         hi = i + 1 + int(after[0]) + 1
     return lo, hi
-
-
-def _estimate_with_speed(
-    fixes: Fixes, across: FloatArray, idx: npt.NDArray[np.intp], half: int, normal_deg: float
-) -> FloatArray:
-    """Crossing time for each crossing step idx[j] -> idx[j]+1 (NaN where the model
-    cannot say), all crossings at once: each row of the 2-D arrays is one window."""
-    t, n = fixes.t_s, len(fixes)
-    gaps_before = np.concatenate(([0], np.cumsum(fixes.gap_after[:-1])))
-    k = idx[:, None] + np.arange(-half, half + 2)[None, :]
-    kc = np.clip(k, 0, n - 1)
-    i = idx[:, None]
-    # A fix belongs to the window if no gap lies between it and the crossing step.
-    connected = np.where(
-        kc <= i, gaps_before[i] == gaps_before[kc], gaps_before[kc] == gaps_before[i + 1]
-    )
-    valid = (k >= 0) & (k < n) & connected
-    tw = t[kc]
-    cos_theta = np.cos(np.radians(fixes.course_deg[kc] - normal_deg))
-    rate = fixes.speed_mps[kc] * np.clip(cos_theta, 0.0, None)
-    # D, distance moved along the normal since the window's first fix; steps out of
-    # the window (beyond a gap or the ends) move nothing.
-    step = 0.5 * (rate[:, :-1] + rate[:, 1:]) * np.diff(tw, axis=1)
-    step = np.where(valid[:, :-1] & valid[:, 1:], step, 0.0)
-    moved = np.concatenate((np.zeros((idx.shape[0], 1)), np.cumsum(step, axis=1)), axis=1)
-    residual = across[kc] - moved
-    masked = np.where(valid, residual, np.nan)
-    enough = valid.sum(axis=1) >= 4
-    masked[~enough] = 0.0  # rows without enough fixes are discarded below
-    median = np.nanmedian(masked, axis=1)
-    spread = np.nanmedian(np.abs(masked - median[:, None]), axis=1) * 1.4826
-    inlier = valid & (np.abs(residual - median[:, None]) <= 3.0 * spread[:, None] + 0.5)
-    count = inlier.sum(axis=1)
-    offset = np.where(inlier, residual, 0.0).sum(axis=1) / np.maximum(count, 1)
-    target = -offset
-    # D never decreases along a row: the crossing is the first column where D
-    # reaches the target, interpolated from the column before.
-    reached = (moved >= target[:, None]) & valid
-    j = np.argmax(reached, axis=1)
-    found = reached[np.arange(j.shape[0]), j] & (j > 0)
-    j = np.maximum(j, 1)
-    rows = np.arange(j.shape[0])
-    d0, d1 = moved[rows, j - 1], moved[rows, j]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(found & (d1 > d0), (target - d0) / (d1 - d0), np.nan)
-    estimate: FloatArray = tw[rows, j - 1] + frac * (tw[rows, j] - tw[rows, j - 1])
-    estimate[~enough | (count < 4) | (frac < 0) | (frac > 1)] = np.nan
-    return estimate
 
 
 def _estimate_with_fit(t: FloatArray, across: FloatArray, t_guess: float) -> float:
@@ -157,24 +116,32 @@ def _estimate_with_fit(t: FloatArray, across: FloatArray, t_guess: float) -> flo
 
 def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Crossing]:
     """Every crossing of `gate` in the direction it faces, in time order."""
-    idx, frac = _candidates(fixes, gate, forward=True)
+    idx, frac, across = _candidates(fixes, gate, forward=True)
     if idx.shape[0] == 0:
         return []
     # Noise near the line makes one pass cross it forward, back and forward again:
     # candidates within one estimation window of the previous are the same pass.
-    t_idx = fixes.t_s[idx.astype(np.intp)]
+    t_idx = fixes.t_s[idx]
     same_pass = np.concatenate(([False], np.diff(t_idx) < max(window_s, 2 * fixes.period_s)))
     idx, frac = idx[~same_pass], frac[~same_pass]
-    _, across = _coordinates(fixes, gate)
     t = fixes.t_s
     half = max(2, math.ceil(window_s / max(fixes.period_s, 1e-3)))
     normal_deg = gate.normal_bearing_deg()
-    ii = idx.astype(np.intp)
+    ii = idx
     t_linear = t[ii] + frac * (t[ii + 1] - t[ii])
     speed = fixes.speed_mps[ii] + frac * (fixes.speed_mps[ii + 1] - fixes.speed_mps[ii])
     across_gap = fixes.gap_after[ii]
     if fixes.speed_from_gnss:
-        estimate = _estimate_with_speed(fixes, across, ii, half, normal_deg)
+        estimate = kernels.estimate_crossings(
+            fixes.t_s,
+            across,
+            fixes.speed_mps,
+            fixes.course_deg,
+            fixes.gap_after,
+            ii,
+            half,
+            normal_deg,
+        )
     else:
         estimate = np.array(
             [

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from racesense.analysis import kernels
 from racesense.analysis.clean import Fixes, moving_average
 from racesense.analysis.telemetry import FloatArray
 
@@ -67,49 +68,37 @@ def reference_path(fixes: Fixes, lo: int, hi: int, start_t_s: float) -> Referenc
     return ReferencePath(px, py, grid, np.interp(grid, d, t), step, tx / norm, ty / norm)
 
 
-def project(
-    ref: ReferencePath, x_m: FloatArray, y_m: FloatArray, guess_m: FloatArray
-) -> FloatArray:
-    """Position along `ref` of each point, starting from a guess of where it is.
-
-    Newton's method on the distance to the path: move along the local tangent by the
-    point's offset along it. Each step is capped, so a guess a little off never
-    jumps to the far side of a hairpin; three steps converge from metres away.
-    """
-    n_ref = ref.x_m.shape[0]
-    if n_ref < 2 or x_m.shape[0] == 0:
-        return np.zeros_like(x_m)
-    step_m = ref.step_m
-    tx, ty = ref.tangent_x, ref.tangent_y
-    length = ref.length_m
-    pos = np.clip(guess_m, 0.0, length)
-    for _ in range(NEWTON_STEPS):
-        cell = np.minimum((pos / step_m).astype(np.intp), n_ref - 2)
-        u = pos / step_m - cell
-        px = ref.x_m[cell] + u * (ref.x_m[cell + 1] - ref.x_m[cell])
-        py = ref.y_m[cell] + u * (ref.y_m[cell + 1] - ref.y_m[cell])
-        nearest = np.minimum(cell + (u > 0.5), n_ref - 1)
-        step = (x_m - px) * tx[nearest] + (y_m - py) * ty[nearest]
-        pos = np.clip(pos + np.clip(step, -MAX_STEP_M, MAX_STEP_M), 0.0, length)
-    result: FloatArray = pos
-    return result
-
-
 def delta_to_reference(
     ref: ReferencePath, fixes: Fixes, lo: int, hi: int, start_t_s: float
 ) -> tuple[FloatArray, FloatArray]:
     """(position along the reference, delta-T) for fixes[lo:hi] of a complete lap
-    starting at start_t_s. Positive delta: slower than the reference at that point."""
-    x, y = fixes.x_m[lo:hi], fixes.y_m[lo:hi]
+    starting at start_t_s. Positive delta: slower than the reference at that point.
+
+    Each fix is projected onto the reference path by Newton steps along the local
+    tangent, starting from the lap's own distance scaled to the reference length; each
+    step is capped, so a guess a little off never jumps to the far side of a hairpin.
+    GNSS noise moves a projected fix a metre or so along the track, a tenth of a second
+    in a slow hairpin, so positions are averaged over POSITION_SMOOTHING_S; and a car
+    does not go backwards along the track, though noise in the projection can.
+    """
     own = fixes.dist_m[lo:hi] - fixes.dist_m[lo]
-    lap_len = float(own[-1]) if own.shape[0] and own[-1] > 0 else ref.length_m
-    # The lap's own distance, scaled to the reference length, is the first guess.
-    pos = project(ref, x, y, own * (ref.length_m / lap_len))
-    # GNSS noise moves a projected fix a metre or so along the track, which is a tenth
-    # of a second in a slow hairpin: average it out over a few fixes. And a car does
-    # not go backwards along the track, though noise in the projection can.
+    if own.shape[0] == 0 or ref.x_m.shape[0] < 2:
+        return np.zeros(0), np.zeros(0)
+    lap_len = float(own[-1]) if own[-1] > 0 else ref.length_m
     window = max(3, round(POSITION_SMOOTHING_S / max(fixes.period_s, 1e-3)) | 1)
-    pos = np.maximum.accumulate(moving_average(pos, window)) if pos.shape[0] else pos
-    elapsed = fixes.t_s[lo:hi] - start_t_s
-    delta: FloatArray = elapsed - ref.time_at(pos)
+    pos, delta = kernels.project_and_delta(
+        ref.x_m,
+        ref.y_m,
+        ref.tangent_x,
+        ref.tangent_y,
+        ref.t_s,
+        ref.step_m,
+        np.ascontiguousarray(fixes.x_m[lo:hi]),
+        np.ascontiguousarray(fixes.y_m[lo:hi]),
+        own * (ref.length_m / lap_len),
+        fixes.t_s[lo:hi] - start_t_s,
+        NEWTON_STEPS,
+        MAX_STEP_M,
+        window // 2,
+    )
     return pos, delta

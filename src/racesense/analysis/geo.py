@@ -40,8 +40,10 @@ class LocalFrame:
     ) -> tuple[FloatArray, FloatArray]:
         kx, ky = self._scale
         dlon = np.asarray(lon_deg, dtype=np.float64) - self.origin_lon_deg
-        # Keep the frame continuous across the antimeridian.
-        dlon = (dlon + 180.0) % 360.0 - 180.0
+        # Keep the frame continuous across the antimeridian (only a session that
+        # crosses it needs the costly modulo).
+        if dlon.size and not np.nanmax(np.abs(dlon)) < 180.0:
+            dlon = (dlon + 180.0) % 360.0 - 180.0
         x = dlon * kx
         y = (np.asarray(lat_deg, dtype=np.float64) - self.origin_lat_deg) * ky
         return x, y

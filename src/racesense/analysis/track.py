@@ -161,7 +161,8 @@ def gate_across_travel(
 def nearest_pass_m(fixes: Fixes, point: LatLon) -> float:
     """How close the session comes to `point`."""
     px, py = fixes.frame.to_xy(point[0], point[1])
-    return float(np.min(np.hypot(fixes.x_m - px, fixes.y_m - py)))
+    dx, dy = fixes.x_m - px, fixes.y_m - py
+    return float(np.sqrt(np.min(dx * dx + dy * dy)))
 
 
 def match_track(fixes: Fixes, tracks: tuple[Track, ...] | list[Track]) -> Track | None:

@@ -1,0 +1,176 @@
+"""Compiled inner loops (numba) for the per-lap work that NumPy can only do in many
+passes over the data: projecting fixes onto the reference path, and choosing trace points.
+
+Each is a plain loop over one lap, compiled once and cached on disk (`cache=True`), so the
+server's worker processes load it instead of compiling it. The algorithms are the ones
+described in delta.py and traces.py; these are their loops, nothing more.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from racesense.analysis.telemetry import FloatArray
+
+
+@njit(cache=True)
+def project_and_delta(
+    ref_x: FloatArray,
+    ref_y: FloatArray,
+    ref_tx: FloatArray,
+    ref_ty: FloatArray,
+    ref_t: FloatArray,
+    step_m: float,
+    x: FloatArray,
+    y: FloatArray,
+    guess_m: FloatArray,
+    elapsed_s: FloatArray,
+    newton_steps: int,
+    max_step_m: float,
+    smooth_half: int,
+) -> tuple[FloatArray, FloatArray]:
+    """(position along the reference, delta-T) of each point of one lap.
+
+    Newton steps along the local tangent from `guess_m` (each capped at `max_step_m`),
+    then a centred moving average over 2*smooth_half+1 points (shrinking symmetrically
+    at the ends), then a running maximum (cars do not go backwards), then delta-T
+    against the reference's time at that position.
+    """
+    n = x.shape[0]
+    n_ref = ref_x.shape[0]
+    length = step_m * (n_ref - 1)
+    raw = np.empty(n)
+    for i in range(n):
+        pos = min(max(guess_m[i], 0.0), length)
+        for _ in range(newton_steps):
+            cell = min(int(pos / step_m), n_ref - 2)
+            u = pos / step_m - cell
+            px = ref_x[cell] + u * (ref_x[cell + 1] - ref_x[cell])
+            py = ref_y[cell] + u * (ref_y[cell + 1] - ref_y[cell])
+            k = cell + 1 if u > 0.5 else cell
+            move = (x[i] - px) * ref_tx[k] + (y[i] - py) * ref_ty[k]
+            move = min(max(move, -max_step_m), max_step_m)
+            pos = min(max(pos + move, 0.0), length)
+        raw[i] = pos
+    prefix = np.empty(n + 1)
+    prefix[0] = 0.0
+    for i in range(n):
+        prefix[i + 1] = prefix[i] + raw[i]
+    pos_out = np.empty(n)
+    delta = np.empty(n)
+    running = -1.0
+    for i in range(n):
+        reach = min(smooth_half, i, n - 1 - i)
+        p = (prefix[i + reach + 1] - prefix[i - reach]) / (2 * reach + 1)
+        running = max(running, p)
+        pos_out[i] = running
+        cell = min(int(running / step_m), n_ref - 2)
+        u = running / step_m - cell
+        delta[i] = elapsed_s[i] - (ref_t[cell] + u * (ref_t[cell + 1] - ref_t[cell]))
+    return pos_out, delta
+
+
+@njit(cache=True)
+def lttb(x: FloatArray, y: FloatArray, threshold: int) -> npt.NDArray[np.int64]:
+    """Largest-Triangle-Three-Buckets (Steinarsson 2013): indices of at most
+    `threshold` points of (x, y) that keep its shape; first and last always kept."""
+    n = x.shape[0]
+    if threshold >= n or n <= 2:
+        return np.arange(n)
+    threshold = max(threshold, 3)
+    out = np.empty(threshold, dtype=np.int64)
+    out[0] = 0
+    every = (n - 2) / (threshold - 2)
+    a = 0
+    for b in range(threshold - 2):
+        lo = int(b * every) + 1
+        hi = int((b + 1) * every) + 1
+        # The next bucket's mean (the last point, for the last bucket).
+        nlo = hi
+        nhi = min(int((b + 2) * every) + 1, n)
+        if nlo >= nhi:
+            cx, cy = x[n - 1], y[n - 1]
+        else:
+            cx = 0.0
+            cy = 0.0
+            for j in range(nlo, nhi):
+                cx += x[j]
+                cy += y[j]
+            cx /= nhi - nlo
+            cy /= nhi - nlo
+        ax, ay = x[a], y[a]
+        best = -1.0
+        chosen = lo
+        for j in range(lo, hi):
+            area = abs((ax - cx) * (y[j] - ay) - (ax - x[j]) * (cy - ay))
+            if area > best:
+                best = area
+                chosen = j
+        out[b + 1] = chosen
+        a = chosen
+    out[threshold - 1] = n - 1
+    return out
+
+
+@njit(cache=True)
+def estimate_crossings(
+    t: FloatArray,
+    across: FloatArray,
+    speed: FloatArray,
+    course_deg: FloatArray,
+    gap_after: npt.NDArray[np.bool_],
+    idx: npt.NDArray[np.intp],
+    half: int,
+    normal_deg: float,
+) -> FloatArray:
+    """Crossing time for each crossing step idx[j] -> idx[j]+1, from the fixes within
+    `half` fixes either side (not across a gap); NaN where the model cannot say.
+    The model is described in crossings.py."""
+    n = t.shape[0]
+    out = np.full(idx.shape[0], np.nan)
+    normal = np.radians(normal_deg)
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        lo = max(0, i - half)
+        for k in range(i - 1, lo - 1, -1):  # stop at a gap before the crossing
+            if gap_after[k]:
+                lo = k + 1
+                break
+        hi = min(n, i + 2 + half)
+        for k in range(i + 1, hi - 1):  # and at one after it
+            if gap_after[k]:
+                hi = k + 1
+                break
+        m = hi - lo
+        if m < 4:
+            continue
+        moved = np.empty(m)
+        residual = np.empty(m)
+        moved[0] = 0.0
+        rate_prev = speed[lo] * max(np.cos(np.radians(course_deg[lo]) - normal), 0.0)
+        for k in range(1, m):
+            rate = speed[lo + k] * max(np.cos(np.radians(course_deg[lo + k]) - normal), 0.0)
+            moved[k] = moved[k - 1] + 0.5 * (rate_prev + rate) * (t[lo + k] - t[lo + k - 1])
+            rate_prev = rate
+        for k in range(m):
+            residual[k] = across[lo + k] - moved[k]
+        median = np.median(residual)
+        spread = np.median(np.abs(residual - median)) * 1.4826
+        total = 0.0
+        count = 0
+        for k in range(m):
+            if abs(residual[k] - median) <= 3.0 * spread + 0.5:
+                total += residual[k]
+                count += 1
+        if count < 4:
+            continue
+        target = -total / count
+        for k in range(1, m):
+            if moved[k] >= target:
+                if moved[k] > moved[k - 1] and moved[k - 1] <= target:
+                    f = (target - moved[k - 1]) / (moved[k] - moved[k - 1])
+                    out[j] = t[lo + k - 1] + f * (t[lo + k] - t[lo + k - 1])
+                break
+    return out
