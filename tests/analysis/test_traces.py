@@ -2,12 +2,12 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from racesense.analysis.traces import largest_triangle
+from racesense.analysis.kernels import lttb, lttb_ranges
 
 
 def test_short_series_are_kept_whole():
     x = np.arange(10.0)
-    assert largest_triangle(x, x, 2000).tolist() == list(range(10))
+    assert lttb(x, x, 2000).tolist() == list(range(10))
 
 
 def test_keeps_ends_and_the_peaks():
@@ -15,7 +15,7 @@ def test_keeps_ends_and_the_peaks():
     y = np.sin(x / 500.0)
     y[3333] = 50.0  # a spike that plain decimation would miss
     y[7777] = -50.0
-    keep = largest_triangle(x, y, 2000)
+    keep = lttb(x, y, 2000)
     assert len(keep) <= 2000
     assert keep[0] == 0 and keep[-1] == 9999
     assert 3333 in keep and 7777 in keep
@@ -26,7 +26,20 @@ def test_keeps_ends_and_the_peaks():
 def test_never_more_than_asked_and_strictly_increasing(n, threshold):
     x = np.arange(n, dtype=float)
     y = np.cos(x)
-    keep = largest_triangle(x, y, threshold)
+    keep = lttb(x, y, threshold)
     assert len(keep) <= max(threshold, 3)
     assert keep[0] == 0 and keep[-1] == n - 1
     assert np.all(np.diff(keep) > 0)
+
+
+@given(bounds=st.lists(st.integers(1, 3000), min_size=1, max_size=6), threshold=st.integers(3, 500))
+def test_ranges_are_each_downsampled_on_their_own(bounds, threshold):
+    edges = np.concatenate(([0], np.cumsum(bounds)))
+    x = np.arange(float(edges[-1]))
+    y = np.sin(x / 7.0)
+    starts, ends = edges[:-1].astype(np.intp), edges[1:].astype(np.intp)
+    keep, offsets = lttb_ranges(x, y, starts, ends, threshold)
+    for k in range(len(bounds)):
+        part = keep[offsets[k] : offsets[k + 1]]
+        expected = lttb(x[starts[k] : ends[k]], y[starts[k] : ends[k]], threshold) + starts[k]
+        assert part.tolist() == expected.tolist()

@@ -174,3 +174,26 @@ def estimate_crossings(
                     out[j] = t[lo + k - 1] + f * (t[lo + k] - t[lo + k - 1])
                 break
     return out
+
+
+@njit(cache=True)
+def lttb_ranges(
+    x: FloatArray,
+    y: FloatArray,
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    threshold: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """`lttb` over each range [starts[k], ends[k]) at once: the chosen absolute indices
+    of every range, concatenated, and the offsets where each range's indices begin."""
+    count = starts.shape[0]
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    for k in range(count):
+        offsets[k + 1] = offsets[k] + min(ends[k] - starts[k], max(threshold, 3))
+    out = np.empty(offsets[count], dtype=np.int64)
+    for k in range(count):
+        lo, hi = starts[k], ends[k]
+        chosen = lttb(x[lo:hi], y[lo:hi], threshold)
+        for j in range(chosen.shape[0]):
+            out[offsets[k] + j] = chosen[j] + lo
+    return out, offsets

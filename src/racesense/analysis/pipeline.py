@@ -14,12 +14,11 @@ import numpy as np
 from racesense.analysis.autodetect import detect_start_finish
 from racesense.analysis.clean import Fixes, clean_fixes
 from racesense.analysis.crossings import crossings, orient
-from racesense.analysis.delta import ReferencePath, delta_to_reference, reference_path
+from racesense.analysis.delta import reference_path
 from racesense.analysis.errors import TrackError
 from racesense.analysis.laps import LapSpan, accept_crossings, build_laps
 from racesense.analysis.results import (
     LapResult,
-    LapTrace,
     SessionAnalysis,
     TrackResult,
 )
@@ -30,11 +29,10 @@ from racesense.analysis.sectors import (
     sector_gates_from_track,
     sector_times,
 )
-from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Telemetry
-from racesense.analysis.traces import MAX_TRACE_POINTS, largest_triangle
+from racesense.analysis.telemetry import Telemetry
+from racesense.analysis.traces import MPS_TO_KMH, lap_traces
 from racesense.analysis.track import GateXY, Track, gate_across_travel, gate_xy, match_track
 
-MPS_TO_KMH = 3.6
 
 
 def _track_name(tel: Telemetry) -> str:
@@ -86,35 +84,6 @@ def _lap_result(
         min_speed_kmh=float(speed.min()) * MPS_TO_KMH if speed.shape[0] else float("nan"),
         avg_speed_kmh=dist / duration * MPS_TO_KMH if duration > 0 else float("nan"),
         distance_m=dist,
-    )
-
-
-def _trace(fixes: Fixes, span: LapSpan, ref: ReferencePath | None, t0: float) -> LapTrace:
-    lo, hi = span.start_index, span.end_index
-    start = span.start_s + t0
-    own = fixes.dist_m[lo:hi] - (fixes.dist_m[lo] if hi > lo else 0.0)
-    delta = np.full(hi - lo, np.nan)
-    if ref is not None and span.complete:
-        pos, delta = delta_to_reference(ref, fixes, lo, hi, start)
-    elif ref is not None and span.kind == "out" and hi > lo:
-        # An out-lap ends at the line: place it by the distance still to go.
-        pos = np.maximum(ref.length_m - (own[-1] - own), 0.0)
-    else:
-        pos = own
-    elapsed = fixes.t_s[lo:hi] - start
-    speed_kmh = fixes.speed_mps[lo:hi] * MPS_TO_KMH
-    keep = largest_triangle(elapsed, speed_kmh, MAX_TRACE_POINTS)
-    return LapTrace(
-        number=span.number,
-        t_s=elapsed[keep],
-        distance_m=pos[keep],
-        speed_kmh=speed_kmh[keep],
-        lat_deg=fixes.lat_deg[lo:hi][keep],
-        lon_deg=fixes.lon_deg[lo:hi][keep],
-        g_lat=fixes.accel_lat_mps2[lo:hi][keep] / STANDARD_GRAVITY_MPS2,
-        g_lon=fixes.accel_lon_mps2[lo:hi][keep] / STANDARD_GRAVITY_MPS2,
-        delta_s=delta[keep],
-        g_source="imu" if fixes.accel_from_imu else "gps",
     )
 
 
@@ -195,7 +164,7 @@ def analyse(
         ref_path = reference_path(
             fixes, reference.start_index, reference.end_index, reference.start_s + t0
         )
-    traces = tuple(_trace(fixes, s, ref_path, t0) for s in spans if s.end_index > s.start_index)
+    traces = lap_traces(fixes, spans, ref_path, t0)
 
     track_result = TrackResult(
         name=name,

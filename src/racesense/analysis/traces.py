@@ -1,29 +1,72 @@
 """Per-lap traces for the UI, downsampled to keep their shape.
 
 A phone draws 2,000 points per lap without effort; a 25 Hz lap of three minutes has
-4,500. Downsampling by "largest triangle" keeps the peaks and troughs of the speed
-trace (the braking points and apexes a driver looks for) that plain decimation drops.
+4,500. Downsampling by "largest triangle" (Largest-Triangle-Three-Buckets, in
+kernels.lttb) keeps the peaks and troughs of the speed trace, the braking points and
+apexes a driver looks for, that plain decimation drops.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from racesense.analysis import kernels
-from racesense.analysis.telemetry import FloatArray
+from racesense.analysis.clean import Fixes
+from racesense.analysis.delta import ReferencePath, delta_to_reference
+from racesense.analysis.laps import LapSpan
+from racesense.analysis.results import LapTrace
+from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2
 
 MAX_TRACE_POINTS = 2000
+MPS_TO_KMH = 3.6
 
 
-def largest_triangle(x: FloatArray, y: FloatArray, threshold: int) -> npt.NDArray[np.intp]:
-    """Indices of at most `threshold` points of (x, y) that keep its shape
-    (Largest-Triangle-Three-Buckets; first and last points always kept)."""
-    if threshold >= x.shape[0]:
-        return np.arange(x.shape[0], dtype=np.intp)
-    chosen: npt.NDArray[np.intp] = kernels.lttb(
-        np.ascontiguousarray(x, dtype=np.float64),
-        np.ascontiguousarray(y, dtype=np.float64),
-        threshold,
-    ).astype(np.intp)
-    return chosen
+def lap_traces(
+    fixes: Fixes, spans: list[LapSpan], ref: ReferencePath | None, t0: float
+) -> tuple[LapTrace, ...]:
+    """Every lap's trace. Delta-T for complete laps; positions along the reference for
+    the out-lap too (by the distance it still had to go); points chosen for all laps in
+    one pass, then every channel gathered once and sliced per lap."""
+    spans = [s for s in spans if s.end_index > s.start_index]
+    if not spans:
+        return ()
+    n = len(fixes)
+    pos = np.full(n, np.nan)
+    delta = np.full(n, np.nan)
+    for span in spans:
+        lo, hi = span.start_index, span.end_index
+        own = fixes.dist_m[lo:hi] - fixes.dist_m[lo]
+        if ref is not None and span.complete:
+            pos[lo:hi], delta[lo:hi] = delta_to_reference(ref, fixes, lo, hi, span.start_s + t0)
+        elif ref is not None and span.kind == "out":
+            pos[lo:hi] = np.maximum(ref.length_m - (own[-1] - own), 0.0)
+        else:
+            pos[lo:hi] = own
+    starts = np.array([s.start_index for s in spans], dtype=np.intp)
+    ends = np.array([s.end_index for s in spans], dtype=np.intp)
+    speed_kmh_all = fixes.speed_mps * MPS_TO_KMH
+    # Elapsed time differs from t_s by a constant per lap: triangle areas are the same.
+    keep, offsets = kernels.lttb_ranges(fixes.t_s, speed_kmh_all, starts, ends, MAX_TRACE_POINTS)
+    t_s, pos_k, speed_k = fixes.t_s[keep], pos[keep], speed_kmh_all[keep]
+    lat, lon, delta_k = fixes.lat_deg[keep], fixes.lon_deg[keep], delta[keep]
+    g_lat = fixes.accel_lat_mps2[keep] / STANDARD_GRAVITY_MPS2
+    g_lon = fixes.accel_lon_mps2[keep] / STANDARD_GRAVITY_MPS2
+    g_source = "imu" if fixes.accel_from_imu else "gps"
+    traces = []
+    for k, span in enumerate(spans):
+        a, b = int(offsets[k]), int(offsets[k + 1])
+        traces.append(
+            LapTrace(
+                number=span.number,
+                t_s=t_s[a:b] - (span.start_s + t0),
+                distance_m=pos_k[a:b],
+                speed_kmh=speed_k[a:b],
+                lat_deg=lat[a:b],
+                lon_deg=lon[a:b],
+                g_lat=g_lat[a:b],
+                g_lon=g_lon[a:b],
+                delta_s=delta_k[a:b],
+                g_source=g_source,
+            )
+        )
+    return tuple(traces)
