@@ -34,7 +34,6 @@ from racesense.analysis.traces import MPS_TO_KMH, lap_traces
 from racesense.analysis.track import GateXY, Track, gate_across_travel, gate_xy, match_track
 
 
-
 def _track_name(tel: Telemetry) -> str:
     for key in ("track", "track_name", "venue", "session_title"):
         name = tel.metadata.get(key)
