@@ -44,10 +44,10 @@ def lap_traces(
             pos[lo:hi] = own
     starts = np.array([s.start_index for s in spans], dtype=np.intp)
     ends = np.array([s.end_index for s in spans], dtype=np.intp)
-    speed_kmh_all = fixes.speed_mps * MPS_TO_KMH
-    # Elapsed time differs from t_s by a constant per lap: triangle areas are the same.
-    keep, offsets = kernels.lttb_ranges(fixes.t_s, speed_kmh_all, starts, ends, MAX_TRACE_POINTS)
-    t_s, pos_k, speed_k = fixes.t_s[keep], pos[keep], speed_kmh_all[keep]
+    # Elapsed time differs from t_s by a constant per lap, and km/h from m/s by a
+    # factor: the same points have the largest triangles either way.
+    keep, offsets = kernels.lttb_ranges(fixes.t_s, fixes.speed_mps, starts, ends, MAX_TRACE_POINTS)
+    t_s, pos_k, speed_k = fixes.t_s[keep], pos[keep], fixes.speed_mps[keep] * MPS_TO_KMH
     lat, lon, delta_k = fixes.lat_deg[keep], fixes.lon_deg[keep], delta[keep]
     g_lat = fixes.accel_lat_mps2[keep] / STANDARD_GRAVITY_MPS2
     g_lon = fixes.accel_lon_mps2[keep] / STANDARD_GRAVITY_MPS2
