@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from racesense.analysis import kernels
 from racesense.analysis.errors import NoFixesError
 from racesense.analysis.geo import LocalFrame
 from racesense.analysis.telemetry import FloatArray, Telemetry
@@ -113,11 +114,16 @@ def _valid_position_rows(tel: Telemetry) -> BoolArray:
 
 def _impossible_steps(t: FloatArray, x: FloatArray, y: FloatArray, speed: FloatArray) -> BoolArray:
     """bad[i]: the step from fix i to i+1 is impossible at the recorded speed."""
-    dx, dy = np.diff(x), np.diff(y)
-    v = np.fmax(speed[:-1], speed[1:])
-    v = np.where(np.isfinite(v), v * _JUMP_SPEED_MARGIN + _JUMP_SPEED_FLOOR_MPS, _MAX_CAR_SPEED_MPS)
-    reach = np.minimum(v, _MAX_CAR_SPEED_MPS) * np.diff(t) + _JUMP_NOISE_M
-    bad: BoolArray = dx * dx + dy * dy > reach * reach  # squared: no square roots
+    bad: BoolArray = kernels.impossible_steps(
+        t,
+        x,
+        y,
+        speed,
+        _JUMP_SPEED_MARGIN,
+        _JUMP_SPEED_FLOOR_MPS,
+        _MAX_CAR_SPEED_MPS,
+        _JUMP_NOISE_M,
+    )
     return bad
 
 

@@ -197,3 +197,32 @@ def lttb_ranges(
         for j in range(chosen.shape[0]):
             out[offsets[k] + j] = chosen[j] + lo
     return out, offsets
+
+
+@njit(cache=True)
+def impossible_steps(
+    t: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    speed: FloatArray,
+    speed_margin: float,
+    speed_floor_mps: float,
+    max_speed_mps: float,
+    noise_m: float,
+) -> npt.NDArray[np.bool_]:
+    """bad[i]: the step from fix i to i+1 is farther than the car could go at the
+    larger of the two recorded speeds (times a margin, plus a floor; capped), plus
+    GNSS noise. Compared squared: no square roots."""
+    n = t.shape[0]
+    bad = np.zeros(max(n - 1, 0), dtype=np.bool_)
+    for i in range(n - 1):
+        v = max(speed[i], speed[i + 1])
+        if np.isfinite(v):
+            v = min(v * speed_margin + speed_floor_mps, max_speed_mps)
+        else:
+            v = max_speed_mps
+        reach = v * (t[i + 1] - t[i]) + noise_m
+        dx = x[i + 1] - x[i]
+        dy = y[i + 1] - y[i]
+        bad[i] = dx * dx + dy * dy > reach * reach
+    return bad
