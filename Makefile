@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit postgresql bench clean
+.PHONY: run test lint typecheck unit postgresql bench clean deploy
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -24,8 +24,8 @@ run: $(STAMP)
 	$(BIN)/racesense serve --demo --data-dir data
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench firmware
+	$(BIN)/ruff format --check src tests bench firmware
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -53,6 +53,19 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_accuracy.py
 	$(BIN)/python bench/bench_server.py
+
+# Copy the firmware to an RS-Core board over USB serial: make deploy PORT=/dev/ttyUSB0
+# (firmware/*.py incl. main.py and rs_protocol.py to the board's root, firmware/board/*.py
+# to :board/), then reset the board so main.py starts. Tests and tools stay on the host.
+PORT ?= /dev/ttyUSB0
+MPREMOTE = $(BIN)/mpremote connect $(PORT)
+
+deploy: $(STAMP)
+	@test -e $(PORT) || { echo "no board at PORT=$(PORT)" >&2; exit 1; }
+	$(MPREMOTE) exec "import os; 'board' in os.listdir() or os.mkdir('board')" \
+	  + fs cp $(sort $(wildcard firmware/*.py) firmware/rs_protocol.py) : \
+	  + fs cp $(wildcard firmware/board/*.py) :board/ \
+	  + reset
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

