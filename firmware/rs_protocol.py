@@ -1,0 +1,88 @@
+"""BLE protocol constants. GENERATED from firmware/protocol.json by
+firmware/tools/gen_protocol.py: do not edit; change the JSON and re-run the tool.
+The meaning of every value is in docs/ble-protocol.md.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython (tests, tools): const() is the identity
+
+    def const(value):
+        return value
+
+
+# version and GATT layout
+PROTOCOL_VERSION = const(1)
+SERVICE_UUID = "7a3e0001-52c1-4d0b-9a6e-5f2b8c1d0e11"
+INFO_UUID = "7a3e0002-52c1-4d0b-9a6e-5f2b8c1d0e11"
+CONTROL_UUID = "7a3e0003-52c1-4d0b-9a6e-5f2b8c1d0e11"
+STATUS_UUID = "7a3e0004-52c1-4d0b-9a6e-5f2b8c1d0e11"
+DEVICE_NAME_PREFIX = "RS-Core-"
+
+# framing: [msg_id u8][seq u8][flags u8] + payload
+FRAME_HEADER_BYTES = const(3)
+DEFAULT_WRITE_BYTES = const(20)
+MAX_FRAME_BYTES = const(512)
+MAX_MESSAGE_BYTES = const(2048)
+FLAG_LAST = const(1)
+RECENT_MSG_IDS = const(8)
+
+# message types (first byte of a reassembled message)
+MSG_SYNC_REQUEST = const(1)
+MSG_CANCEL = const(2)
+MSG_STATUS_REQUEST = const(3)
+MSG_ACK = const(16)
+MSG_ERROR = const(17)
+MSG_STATE = const(18)
+MSG_PROGRESS = const(19)
+MSG_DONE = const(20)
+
+# sync states (the `state` field of state messages)
+STATE_IDLE = "idle"
+STATE_REQUEST_RECEIVED = "request_received"
+STATE_SCANNING = "scanning"
+STATE_JOINING = "joining"
+STATE_JOINED = "joined"
+STATE_UPLOADING = "uploading"
+STATE_DONE = "done"
+STATE_CANCELLED = "cancelled"
+STATE_FAILED = "failed"
+RUNNING_STATES = ("request_received", "scanning", "joining", "joined", "uploading")
+
+# results: `ok` or an error code
+ACK_OK = "ok"
+E_FRAME = "E_FRAME"
+E_MESSAGE = "E_MESSAGE"
+E_AUTH = "E_AUTH"
+E_REPLAY = "E_REPLAY"
+E_BUSY = "E_BUSY"
+E_URL = "E_URL"
+E_AP_NOT_FOUND = "E_AP_NOT_FOUND"
+E_WRONG_PASSWORD = "E_WRONG_PASSWORD"
+E_NO_IP = "E_NO_IP"
+E_JOIN_TIMEOUT = "E_JOIN_TIMEOUT"
+E_HTTP = "E_HTTP"
+E_SERVER_HASH = "E_SERVER_HASH"
+E_NETWORK = "E_NETWORK"
+E_TLS_PIN = "E_TLS_PIN"
+E_STORAGE = "E_STORAGE"
+E_CANCELLED = "E_CANCELLED"
+
+# crypto
+PAIRING_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+KDF_SALT_PREFIX = b"racesense-ble-v1"
+PAIRING_CODE_CHARS = const(10)
+KDF_ITERATIONS = const(2000)
+KDF_OUTPUT_BYTES = const(64)
+AES_KEY_BYTES = const(16)
+MAC_KEY_BYTES = const(48)
+IV_BYTES = const(16)
+MAC_BYTES = const(32)
+NONCE_BYTES = const(16)
+COUNTER_BYTES = const(4)
+BOUND_SYNC_REQUEST = ("ssid", "url", "ip_fallback", "sync_id", "cert_sha256", "time_utc")
+BOUND_CANCEL = ("sync_id",)
+
+# timing
+SYNC_JOIN_DEADLINE_MS = const(15000)
+PROGRESS_INTERVAL_MS = const(500)
