@@ -9,6 +9,7 @@ import hashlib
 from binascii import hexlify, unhexlify
 
 import cryptolib
+
 import rs_crypto
 from rs_protocol import E_AUTH, E_MESSAGE, E_REPLAY, PAIRING_CODE_ALPHABET
 
