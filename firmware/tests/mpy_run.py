@@ -81,8 +81,16 @@ def _run_one(module, name, workdir):
     setup = getattr(module, "setup_function", None)
     teardown = getattr(module, "teardown_function", None)
     home = os.getcwd()
-    os.mkdir(workdir)
-    os.chdir(workdir)
+    path = workdir
+    suffix = 0
+    while True:  # a fresh directory, even if an earlier run left one of the same name
+        try:
+            os.mkdir(path)
+            break
+        except OSError:
+            suffix += 1
+            path = f"{workdir}_{suffix}"
+    os.chdir(path)
     try:
         if setup:
             setup(fn)
