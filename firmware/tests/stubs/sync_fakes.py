@@ -1,0 +1,247 @@
+"""Stand-ins for the sync's hardware: a virtual clock, an ESP32-like WLAN, a storage.
+
+Runs under CPython and MicroPython alike. FakeWLAN follows what
+ports/esp32/network_wlan.c does: status() stays STAT_CONNECTING while the driver retries,
+and only reports the failure reason once config(reconnects=n) attempts are used up;
+isconnected() is true only with an IP; status("rssi") raises until associated; scan()
+sees only 2.4 GHz networks.
+"""
+
+import asyncio
+
+STAT_IDLE = 1000
+STAT_CONNECTING = 1001
+STAT_GOT_IP = 1010
+
+
+class FakeClock:
+    """Virtual milliseconds: time moves only when someone sleeps (or a fake says so)."""
+
+    def __init__(self, start_ms=1000):
+        self.now_ms = start_ms
+        self.slept_ms = []
+
+    def ticks_ms(self):
+        return self.now_ms
+
+    def ticks_diff(self, new, old):
+        return new - old
+
+    def advance(self, ms):
+        self.now_ms += ms
+
+    async def sleep_ms(self, ms):
+        self.slept_ms.append(ms)
+        self.now_ms += ms
+        await asyncio.sleep(0)  # let other tasks (a cancel, a BLE handler) run
+
+
+class Network:
+    """One access point as the fake radio knows it."""
+
+    def __init__(self, ssid, password="secret", band_ghz=2.4, channel=6, mode="ok"):
+        self.ssid = ssid
+        self.password = password
+        self.band_ghz = band_ghz
+        self.channel = channel
+        # ok | no_dhcp | silent | flaky | assoc_fail_once
+        self.mode = mode
+
+
+class FakeWLAN:
+    def __init__(
+        self,
+        clock,
+        networks=(),
+        assoc_ms=400,
+        dhcp_ms=300,
+        attempt_ms=1500,
+        scan_ms=1200,
+        flap_ms=300,
+        scan_raises=False,
+    ):
+        self.clock = clock
+        self.networks = list(networks)
+        self.assoc_ms = assoc_ms
+        self.dhcp_ms = dhcp_ms
+        self.attempt_ms = attempt_ms  # one driver attempt that ends in a failure reason
+        self.scan_ms = scan_ms
+        self.flap_ms = flap_ms
+        self.scan_raises = scan_raises
+        self.calls = []
+        self.is_active = False
+        self.reconnects = 0  # the driver's default: retry forever
+        self.connects = 0
+        self._target = None
+        self._password = None
+        self._since_ms = None
+
+    # -- the network.WLAN surface ---------------------------------------------------------
+
+    def active(self, on=None):
+        if on is not None:
+            self.calls.append(("active", bool(on)))
+            self.is_active = bool(on)
+            if not on:
+                self._target = None
+        return self.is_active
+
+    def config(self, **kwargs):
+        self.calls.append(("config", kwargs))
+        if "reconnects" in kwargs:
+            self.reconnects = kwargs["reconnects"]
+
+    def scan(self):
+        self.calls.append(("scan",))
+        if not self.is_active:
+            raise OSError("STA must be active")
+        self.clock.advance(self.scan_ms)  # blocking on the board too
+        if self.scan_raises:
+            raise OSError(-1)
+        found = [(b"Neighbour", b"\x01" * 6, 1, -80, 3, False)]
+        for net in self.networks:
+            if net.band_ghz < 3:  # the ESP32 radio is 2.4 GHz only
+                found.append((net.ssid.encode(), b"\x02" * 6, net.channel, -50, 3, False))
+        return found
+
+    def connect(self, ssid, password):
+        self.calls.append(("connect", ssid))
+        if not self.is_active:
+            raise OSError("Wifi Not Started")
+        self.connects += 1
+        self._target = ssid
+        self._password = password
+        self._since_ms = self.clock.ticks_ms()
+
+    def disconnect(self):
+        self.calls.append(("disconnect",))
+        self._target = None
+
+    def isconnected(self):
+        return self._state()[2] is not None
+
+    def ifconfig(self):
+        ip = self._state()[2]
+        return (ip or "0.0.0.0", "255.255.255.0", "172.20.10.1", "172.20.10.1")
+
+    def status(self, param=None):
+        status, associated, _ = self._state()
+        if param is None:
+            return status
+        if param == "rssi":
+            if not associated:
+                raise OSError("Wifi Not Connected")
+            return -55
+        raise ValueError("unknown status param")
+
+    # -- the model ------------------------------------------------------------------------
+
+    def _network(self):
+        for net in self.networks:
+            if net.ssid == self._target:
+                return net
+        return None
+
+    def _failing(self, t_ms, reason):
+        attempts = t_ms // self.attempt_ms
+        if self.reconnects and attempts >= self.reconnects:
+            return (reason, False, None)
+        return (STAT_CONNECTING, False, None)
+
+    def _state(self):
+        """(status, associated, ip or None) now."""
+        if not self.is_active or self._target is None:
+            return (STAT_IDLE, False, None)
+        t_ms = self.clock.ticks_diff(self.clock.ticks_ms(), self._since_ms)
+        net = self._network()
+        if net is None or net.band_ghz >= 3:
+            return self._failing(t_ms, 201)
+        if net.password != self._password:
+            return self._failing(t_ms, 202)
+        if net.mode == "silent":
+            return (STAT_CONNECTING, False, None)
+        if net.mode == "assoc_fail_once" and self.connects == 1:
+            return self._failing(t_ms, 203)
+        if t_ms < self.assoc_ms:
+            return (STAT_CONNECTING, False, None)
+        if net.mode == "no_dhcp" or t_ms < self.assoc_ms + self.dhcp_ms:
+            return (STAT_CONNECTING, True, None)
+        if net.mode == "flaky":
+            up_ms = t_ms - self.assoc_ms - self.dhcp_ms
+            if (up_ms // self.flap_ms) % 2 == 1:
+                return (STAT_CONNECTING, True, None)  # dropped, reassociating
+        return (STAT_GOT_IP, True, "172.20.10.2")
+
+
+class FakeStorage:
+    """storage.pending() / mark_synced(): the interface sync.py needs."""
+
+    def __init__(self, files=(), fail_pending=False, fail_mark=False):
+        self.files = list(files)  # (path, size)
+        self.synced = {}
+        self.fail_pending = fail_pending
+        self.fail_mark = fail_mark
+
+    def pending(self):
+        if self.fail_pending:
+            raise OSError(5)  # EIO: the SD card went away
+        return [(p, s) for p, s in self.files if p not in self.synced]
+
+    def mark_synced(self, path, sha256):
+        if self.fail_mark:
+            raise OSError(5)
+        self.synced[path] = sha256
+
+
+def write_file(path, size, seed=0):
+    """A file of `size` bytes of RS-Core-like CSV lines, written through a small buffer."""
+    line = (
+        str(seed) + ",52.0693210,-1.0221960,153.2,88.4,271.5,14,0.7,0.01,-0.02,1.00,0.1\n"
+    ).encode()
+    head = b"# racesense-csv 1\n# device_id=RS-Core-7F3A\n"
+    with open(path, "wb") as f:
+        written = 0
+        piece = head[:size]
+        f.write(piece)
+        written += len(piece)
+        block = line * 64
+        while written < size:
+            piece = block[: size - written]
+            f.write(piece)
+            written += len(piece)
+    return path
+
+
+def sha256_file(path):
+    import binascii
+    import hashlib
+
+    h = hashlib.sha256()
+    buf = bytearray(4096)
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(memoryview(buf)[:n])
+    return binascii.hexlify(h.digest()).decode()
+
+
+class Notes:
+    """A notify(dict) callback that keeps everything it was told."""
+
+    def __init__(self, fail=False):
+        self.seen = []
+        self.fail = fail
+
+    def __call__(self, status):
+        self.seen.append(status)
+        if self.fail:
+            raise OSError(128)  # ENOTCONN: BLE is gone
+
+    def states(self):
+        out = []
+        for s in self.seen:
+            if s.get("type") != "progress" and (not out or out[-1] != s["state"]):
+                out.append(s["state"])
+        return out

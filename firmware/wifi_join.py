@@ -1,0 +1,265 @@
+"""Join the phone's hotspot in station mode, or say exactly why not.
+
+Portable: the radio is a constructor argument, so the same code runs on the ESP32 with
+`network.WLAN(network.STA_IF)` and under CPython or the MicroPython unix port with a
+stand-in. The WLAN-like object needs:
+
+    active(on=None) -> bool     scan() -> [(ssid_bytes, bssid, channel, rssi, auth, hidden)]
+    connect(ssid, password)     disconnect()        isconnected() -> bool
+    status() -> int             ifconfig() -> (ip, netmask, gateway, dns)
+    config(reconnects=n)        optional: status("rssi") -> int, raising when not associated
+
+The clock is any object with ticks_ms(), ticks_diff(new, old) and sleep_ms(ms) returning
+an awaitable (see sync.SystemClock), so tests can run in virtual time.
+
+Why the steps below (ESP32 facts, see docs in shared/guides/field-facts.md):
+- The driver retries forever and keeps reporting STAT_CONNECTING unless
+  config(reconnects=n) is set; only then does status() fall back to the failure reason.
+  We set it, and still keep our own hard deadline.
+- The ESP32 sees only 2.4 GHz networks, so a 5 GHz-only hotspot (an iPhone without
+  "Maximize Compatibility") is simply absent from the scan: scanning first turns a silent
+  15 s timeout into an immediate, actionable E_AP_NOT_FOUND.
+- isconnected() is true only once DHCP gave an address; status("rssi") answers once the
+  radio is associated. Together they separate E_NO_IP from E_JOIN_TIMEOUT.
+- A link can come up and drop again at once (a hotspot shedding clients, roaming): it must
+  stay up for `stable_ms` before it is handed to the uploader (the lesson of mqtt_as).
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+# network.WLAN status() codes on the ESP32 (ESP-IDF disconnect reasons pass through).
+STAT_IDLE = const(1000)
+STAT_CONNECTING = const(1001)
+STAT_GOT_IP = const(1010)
+STAT_BEACON_TIMEOUT = const(200)
+STAT_NO_AP_FOUND = const(201)
+STAT_WRONG_PASSWORD = const(202)
+STAT_ASSOC_FAIL = const(203)
+STAT_HANDSHAKE_TIMEOUT = const(204)
+# ESP-IDF reason 15 (4-way handshake timeout): how a wrong WPA2 key often shows up.
+REASON_4WAY_HANDSHAKE_TIMEOUT = const(15)
+
+JOIN_DEADLINE_MS = const(15000)  # protocol.json "sync_join_deadline_ms"
+
+
+class JoinError(Exception):
+    """A join that failed, with its protocol.json error name (E_...) and a human detail."""
+
+    def __init__(self, code, detail=""):
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+
+def _never():
+    return False
+
+
+class WifiJoiner:
+    """Scan, connect and wait for a stable IP within one hard deadline."""
+
+    def __init__(
+        self,
+        wlan,
+        clock,
+        deadline_ms=JOIN_DEADLINE_MS,
+        poll_ms=100,
+        stable_ms=1000,
+        scan_passes=2,
+        reconnects=3,
+        log=None,
+    ):
+        self._wlan = wlan
+        self._clock = clock
+        self.deadline_ms = deadline_ms
+        self._poll_ms = poll_ms
+        self._stable_ms = stable_ms
+        # A beacon can be missed, and a hotspot switched on a moment ago may not beacon yet.
+        self._scan_passes = scan_passes
+        # Driver-side attempts per connect() before status() reports the reason; a single
+        # AUTH_FAIL can be a fluke, three in a row is a wrong password.
+        self._reconnects = reconnects
+        self._log = log or _print
+
+    async def join(self, ssid, password, cancelled=None, on_state=None):
+        """Join `ssid`; returns the IP address. Raises JoinError (Wi-Fi off afterwards).
+
+        `cancelled()` is polled between steps (E_CANCELLED when it answers True);
+        `on_state(name)` hears "scanning" then "joining".
+        """
+        cancelled = cancelled or _never
+        clock = self._clock
+        start = clock.ticks_ms()
+
+        def left_ms():
+            return self.deadline_ms - clock.ticks_diff(clock.ticks_ms(), start)
+
+        try:
+            self._wlan.active(True)
+            if on_state:
+                on_state("scanning")
+            await self._scan(ssid, left_ms, cancelled)
+            if on_state:
+                on_state("joining")
+            return await self._connect(ssid, password, left_ms, cancelled)
+        except BaseException:  # also task cancellation: never leave the radio on
+            self.off()
+            raise
+
+    def off(self):
+        """Drop the link and power the radio down; errors here are logged, not raised."""
+        try:
+            self._wlan.disconnect()
+        except OSError as exc:
+            self._log("wifi: disconnect failed: " + repr(exc))
+        try:
+            self._wlan.active(False)
+        except OSError as exc:
+            self._log("wifi: active(False) failed: " + repr(exc))
+
+    # -- steps --------------------------------------------------------------------------
+
+    async def _scan(self, ssid, left_ms, cancelled):
+        want = ssid.encode() if isinstance(ssid, str) else bytes(ssid)
+        passes = 0
+        while True:
+            _check(cancelled)
+            try:
+                seen = self._wlan.scan()
+            except OSError as exc:
+                # The scan only improves the diagnosis; connect() still gets its chance.
+                self._log("wifi: scan failed, trying to connect anyway: " + repr(exc))
+                return None
+            passes += 1
+            for entry in seen:
+                if entry[0] == want:
+                    return entry
+            if passes >= self._scan_passes or left_ms() <= 0:
+                raise JoinError(
+                    "E_AP_NOT_FOUND",
+                    "'"
+                    + _printable(ssid)
+                    + "' is not in the 2.4 GHz scan ("
+                    + str(len(seen))
+                    + " networks seen): is it on, and on 2.4 GHz (iPhone: Maximize Compatibility)?",
+                )
+            await self._clock.sleep_ms(self._poll_ms)
+
+    async def _connect(self, ssid, password, left_ms, cancelled):
+        wlan = self._wlan
+        clock = self._clock
+        self._limit_reconnects()
+        if wlan.isconnected():
+            # A link left over from an earlier network would pass every check below.
+            wlan.disconnect()
+        wlan.connect(ssid, password)
+        associated = False
+        dropped = 0
+        up_since_ms = None
+        status = STAT_CONNECTING
+        while True:
+            _check(cancelled)
+            status = wlan.status()
+            if status == STAT_WRONG_PASSWORD:
+                raise JoinError("E_WRONG_PASSWORD", "the hotspot refused the password (status 202)")
+            if status in (STAT_HANDSHAKE_TIMEOUT, REASON_4WAY_HANDSHAKE_TIMEOUT):
+                raise JoinError(
+                    "E_WRONG_PASSWORD",
+                    "key handshake timed out (status "
+                    + str(status)
+                    + "): almost always a wrong password",
+                )
+            if status == STAT_NO_AP_FOUND:
+                raise JoinError(
+                    "E_AP_NOT_FOUND",
+                    "the hotspot vanished after the scan (status 201): 2.4 GHz, in range?",
+                )
+            ip = self._ip()
+            if ip is not None:
+                associated = True
+                now = clock.ticks_ms()
+                if up_since_ms is None:
+                    up_since_ms = now
+                elif clock.ticks_diff(now, up_since_ms) >= self._stable_ms:
+                    return ip
+            else:
+                if up_since_ms is not None:
+                    dropped += 1  # the link fell during the stability window: start over
+                    up_since_ms = None
+                if not associated:
+                    associated = self._associated()
+                if status < STAT_IDLE and left_ms() > self._poll_ms:
+                    # Any other reason (beacon timeout, association failed, ...) after the
+                    # driver used its reconnects: try again while the deadline allows.
+                    self._log("wifi: status " + str(status) + ", connecting again")
+                    wlan.connect(ssid, password)
+            left = left_ms()
+            if left <= 0:
+                if ip is not None:
+                    return ip  # up at the deadline: usable, and the uploader retries anyway
+                if dropped:
+                    raise JoinError(
+                        "E_NO_IP",
+                        "the link came up and dropped " + str(dropped) + " times",
+                    )
+                if associated:
+                    raise JoinError(
+                        "E_NO_IP", "associated with the hotspot but DHCP gave no address"
+                    )
+                raise JoinError(
+                    "E_JOIN_TIMEOUT",
+                    "no link after " + str(self.deadline_ms) + " ms (status " + str(status) + ")",
+                )
+            await clock.sleep_ms(min(self._poll_ms, left))
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _limit_reconnects(self):
+        try:
+            self._wlan.config(reconnects=self._reconnects)
+        except (OSError, ValueError, TypeError) as exc:
+            # Older ports lack the setting: our own deadline still bounds the join.
+            self._log("wifi: config(reconnects) unsupported: " + repr(exc))
+
+    def _ip(self):
+        if not self._wlan.isconnected():
+            return None
+        ip = self._wlan.ifconfig()[0]
+        # Some ports call a bare link "connected": only a real address counts.
+        if not ip or ip == "0.0.0.0":
+            return None
+        return ip
+
+    def _associated(self):
+        if self._wlan.isconnected():
+            return True  # connected without an address (see _ip)
+        try:
+            rssi = self._wlan.status("rssi")
+        except (OSError, ValueError, TypeError):
+            # Raises while unassociated on the ESP32; absent on some ports and stand-ins.
+            return False
+        return rssi is not None
+
+
+def _check(cancelled):
+    if cancelled():
+        raise JoinError("E_CANCELLED", "cancelled while joining the hotspot")
+
+
+def _printable(text):
+    if not isinstance(text, str):
+        try:
+            text = bytes(text).decode()
+        except UnicodeError:  # MicroPython has no errors="replace"
+            return repr(bytes(text))
+    return "".join(c if " " <= c <= "~" or c > "\x9f" else "?" for c in text)
+
+
+def _print(message):
+    print(message)
