@@ -30,6 +30,8 @@ import binascii
 import hashlib
 import json
 
+from rs_protocol import PROGRESS_INTERVAL_MS
+
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -122,7 +124,7 @@ class Uploader:
         slice_ms=200,
         attempts=3,
         backoff_ms=500,
-        progress_interval_ms=500,
+        progress_interval_ms=PROGRESS_INTERVAL_MS,
         log=None,
     ):
         self._socket = socket_mod

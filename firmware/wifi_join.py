@@ -25,6 +25,8 @@ Why the steps below (ESP32 facts, see docs in shared/guides/field-facts.md):
   stay up for `stable_ms` before it is handed to the uploader (the lesson of mqtt_as).
 """
 
+from rs_protocol import SYNC_JOIN_DEADLINE_MS
+
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -45,7 +47,7 @@ STAT_HANDSHAKE_TIMEOUT = const(204)
 # ESP-IDF reason 15 (4-way handshake timeout): how a wrong WPA2 key often shows up.
 REASON_4WAY_HANDSHAKE_TIMEOUT = const(15)
 
-JOIN_DEADLINE_MS = const(15000)  # protocol.json "sync_join_deadline_ms"
+JOIN_DEADLINE_MS = SYNC_JOIN_DEADLINE_MS  # protocol.json "sync_join_deadline_ms"
 
 
 class JoinError(Exception):

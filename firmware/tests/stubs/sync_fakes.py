@@ -44,7 +44,7 @@ class Network:
         self.password = password
         self.band_ghz = band_ghz
         self.channel = channel
-        # ok | no_dhcp | silent | flaky | assoc_fail_once
+        # ok | no_dhcp | silent | flaky | assoc_fail_once | handshake | vanish
         self.mode = mode
 
 
@@ -95,7 +95,9 @@ class FakeWLAN:
         self.calls.append(("scan",))
         if not self.is_active:
             raise OSError("STA must be active")
-        self.clock.advance(self.scan_ms)  # blocking on the board too
+        advance = getattr(self.clock, "advance", None)
+        if advance is not None:
+            advance(self.scan_ms)  # blocking on the board too
         if self.scan_raises:
             raise OSError(-1)
         found = [(b"Neighbour", b"\x01" * 6, 1, -80, 3, False)]
@@ -158,6 +160,10 @@ class FakeWLAN:
             return self._failing(t_ms, 201)
         if net.password != self._password:
             return self._failing(t_ms, 202)
+        if net.mode == "vanish":  # switched off after the scan saw it
+            return self._failing(t_ms, 201)
+        if net.mode == "handshake":  # ESP-IDF's usual verdict on a wrong WPA2 key
+            return self._failing(t_ms, 204)
         if net.mode == "silent":
             return (STAT_CONNECTING, False, None)
         if net.mode == "assoc_fail_once" and self.connects == 1:

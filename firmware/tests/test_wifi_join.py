@@ -1,0 +1,189 @@
+"""wifi_join against an ESP32-like WLAN stand-in, in virtual time (pytest and MicroPython)."""
+
+import asyncio
+
+from sync_fakes import FakeClock, FakeWLAN, Network
+from wifi_join import JoinError, WifiJoiner
+
+
+def _joiner(networks, deadline_ms=15000, stable_ms=1000, **wlan_options):
+    clock = FakeClock()
+    wlan = FakeWLAN(clock, networks, **wlan_options)
+    logs = []
+    joiner = WifiJoiner(wlan, clock, deadline_ms=deadline_ms, stable_ms=stable_ms, log=logs.append)
+    return clock, wlan, joiner
+
+
+def _join(joiner, ssid="pit", password="secret", cancelled=None, states=None):
+    on_state = states.append if states is not None else None
+    return asyncio.run(joiner.join(ssid, password, cancelled=cancelled, on_state=on_state))
+
+
+def _fails(joiner, code, **kwargs):
+    try:
+        _join(joiner, **kwargs)
+    except JoinError as exc:
+        assert exc.code == code, (exc.code, exc.detail)
+        return exc
+    raise AssertionError("joined, expected " + code)
+
+
+def _radio_off(wlan):
+    return wlan.calls[-1] == ("active", False) and not wlan.is_active
+
+
+def test_joins_with_a_stable_link_and_returns_the_ip():
+    clock, wlan, joiner = _joiner([Network("pit")])
+    start_ms = clock.now_ms
+    states = []
+    assert _join(joiner, states=states) == "172.20.10.2"
+    assert states == ["scanning", "joining"]
+    assert wlan.is_active and wlan.isconnected()
+    # scan + association + DHCP + the stability window, in virtual time
+    elapsed_ms = clock.now_ms - start_ms
+    assert 1200 + 400 + 300 + 1000 <= elapsed_ms < 1200 + 400 + 300 + 1000 + 200
+    names = [c[0] for c in wlan.calls]
+    assert names.index("scan") < names.index("config") < names.index("connect")
+
+
+def test_driver_reconnects_are_limited_before_connecting():
+    # Without config(reconnects=n) the ESP32 driver retries forever and status() never
+    # reports a wrong password: the joiner must set it.
+    clock, wlan, joiner = _joiner([Network("pit")])
+    _join(joiner)
+    assert ("config", {"reconnects": 3}) in wlan.calls
+    assert wlan.reconnects == 3
+
+
+def test_hotspot_not_in_scan_is_ap_not_found_without_connecting():
+    clock, wlan, joiner = _joiner([Network("elsewhere")])
+    start_ms = clock.now_ms
+    exc = _fails(joiner, "E_AP_NOT_FOUND")
+    assert "2.4 GHz" in exc.detail
+    assert ("connect", "pit") not in wlan.calls
+    assert [c[0] for c in wlan.calls].count("scan") == 2  # one more look before giving up
+    assert clock.now_ms - start_ms < 5000  # an answer long before the join deadline
+    assert _radio_off(wlan)
+
+
+def test_5ghz_only_hotspot_is_ap_not_found():
+    # An iPhone hotspot without "Maximize Compatibility": there, but on 5 GHz only.
+    clock, wlan, joiner = _joiner([Network("iPhone", band_ghz=5, channel=36)])
+    exc = _fails(joiner, "E_AP_NOT_FOUND", ssid="iPhone")
+    assert "Maximize Compatibility" in exc.detail
+    assert _radio_off(wlan)
+
+
+def test_wrong_password_is_reported_from_status_202():
+    clock, wlan, joiner = _joiner([Network("pit", password="right")])
+    start_ms = clock.now_ms
+    exc = _fails(joiner, "E_WRONG_PASSWORD", password="wrong")
+    assert "202" in exc.detail
+    assert clock.now_ms - start_ms < 15000  # before the deadline, once the driver gave up
+    assert _radio_off(wlan)
+
+
+def test_handshake_timeout_counts_as_wrong_password():
+    clock, wlan, joiner = _joiner([Network("pit", mode="handshake")])
+    exc = _fails(joiner, "E_WRONG_PASSWORD")
+    assert "204" in exc.detail
+
+
+def test_hotspot_vanishing_after_the_scan_is_ap_not_found():
+    clock, wlan, joiner = _joiner([Network("pit", mode="vanish")])
+    exc = _fails(joiner, "E_AP_NOT_FOUND")
+    assert "201" in exc.detail
+    assert _radio_off(wlan)
+
+
+def test_associated_without_an_address_is_no_ip_at_the_deadline():
+    clock, wlan, joiner = _joiner([Network("pit", mode="no_dhcp")])
+    start_ms = clock.now_ms
+    exc = _fails(joiner, "E_NO_IP")
+    assert "DHCP" in exc.detail
+    assert 15000 <= clock.now_ms - start_ms <= 15000 + 100
+    assert _radio_off(wlan)
+
+
+def test_never_associating_is_join_timeout_at_the_deadline():
+    clock, wlan, joiner = _joiner([Network("pit", mode="silent")])
+    start_ms = clock.now_ms
+    exc = _fails(joiner, "E_JOIN_TIMEOUT")
+    assert "1001" in exc.detail
+    assert 15000 <= clock.now_ms - start_ms <= 15000 + 100
+    assert _radio_off(wlan)
+
+
+def test_deadline_is_configurable():
+    clock, wlan, joiner = _joiner([Network("pit", mode="silent")], deadline_ms=4000)
+    start_ms = clock.now_ms
+    _fails(joiner, "E_JOIN_TIMEOUT")
+    assert 4000 <= clock.now_ms - start_ms <= 4100
+
+
+def test_deadline_also_bounds_a_slow_scan():
+    clock, wlan, joiner = _joiner([], deadline_ms=2000, scan_ms=2500)
+    _fails(joiner, "E_AP_NOT_FOUND")
+    assert [c[0] for c in wlan.calls].count("scan") == 1
+
+
+def test_a_link_that_keeps_dropping_is_not_used():
+    # Up for 300 ms, down for 300 ms: never stable for the 1000 ms window.
+    clock, wlan, joiner = _joiner([Network("pit", mode="flaky")], flap_ms=300)
+    exc = _fails(joiner, "E_NO_IP")
+    assert "dropped" in exc.detail
+    assert _radio_off(wlan)
+
+
+def test_a_link_stable_long_enough_is_used():
+    clock, wlan, joiner = _joiner([Network("pit", mode="flaky")], flap_ms=1500)
+    assert _join(joiner) == "172.20.10.2"
+
+
+def test_stability_window_is_configurable():
+    clock, wlan, joiner = _joiner([Network("pit", mode="flaky")], flap_ms=300, stable_ms=200)
+    assert _join(joiner) == "172.20.10.2"
+
+
+def test_other_failure_status_connects_again_within_the_deadline():
+    # 203 (association failed) once the driver used its reconnects: status < STAT_IDLE
+    # is a failure, and there is time left for a fresh connect().
+    clock, wlan, joiner = _joiner([Network("pit", mode="assoc_fail_once")])
+    assert _join(joiner) == "172.20.10.2"
+    assert wlan.connects == 2
+
+
+def test_a_failing_scan_still_tries_to_connect():
+    clock, wlan, joiner = _joiner([Network("pit")], scan_raises=True)
+    assert _join(joiner) == "172.20.10.2"
+
+
+def test_cancel_while_joining_stops_and_turns_wifi_off():
+    clock, wlan, joiner = _joiner([Network("pit", mode="silent")])
+    start_ms = clock.now_ms
+
+    def cancelled():
+        return clock.now_ms - start_ms > 3000
+
+    _fails(joiner, "E_CANCELLED", cancelled=cancelled)
+    assert clock.now_ms - start_ms < 3500
+    assert _radio_off(wlan)
+
+
+def test_a_stale_link_is_dropped_before_connecting():
+    clock, wlan, joiner = _joiner([Network("pit"), Network("old")])
+    wlan.active(True)
+    wlan.connect("old", "secret")
+    clock.advance(5000)
+    assert wlan.isconnected()
+    assert _join(joiner) == "172.20.10.2"
+    names = [c[0] for c in wlan.calls]
+    assert names.index("disconnect") < len(names) - 1 - names[::-1].index("connect")
+
+
+def test_off_turns_the_radio_off():
+    clock, wlan, joiner = _joiner([Network("pit")])
+    _join(joiner)
+    joiner.off()
+    assert _radio_off(wlan)
+    assert not wlan.isconnected()
