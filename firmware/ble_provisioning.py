@@ -51,6 +51,7 @@ from rs_protocol import (
     BOUND_SYNC_REQUEST,
     CONTROL_UUID,
     DEFAULT_WRITE_BYTES,
+    DEVICE_NAME_PREFIX,
     E_BUSY,
     E_MESSAGE,
     E_STORAGE,
@@ -107,6 +108,16 @@ class _Reject(Exception):
         super().__init__(code, detail)
         self.code = code
         self.detail = detail
+
+
+def device_name(device_id):
+    """The advertised name, RS-Core-XXXX: the last 4 letters/digits of the device id, so
+    two loggers in one paddock can be told apart in the browser's chooser."""
+    tail = ""
+    for ch in device_id:
+        if ch.isalpha() or ch.isdigit():
+            tail = (tail + ch.upper())[-4:]
+    return DEVICE_NAME_PREFIX + tail
 
 
 def valid_url(url):
@@ -257,6 +268,10 @@ class Provisioning:
             self._status = self._with_sync_id(sync_status() or self._status)
         self._progress_due = False
         self._progress_sent_ms = clock_ms() - progress_interval_ms
+        # While a message is handled, reports (a sync starting synchronously) wait for
+        # its ack, so the phone always hears the answer first.
+        self._handling = False
+        self._report_held = False
         self.notify_failures = 0
         self._new_session()
         self._store_status()
@@ -296,6 +311,9 @@ class Provisioning:
             raise ValueError("status type must be state, progress, done or error")
         self._start_pending = False
         self._status = self._with_sync_id(status)
+        if self._handling:
+            self._report_held = True
+            return
         now = self._clock_ms()
         recent_ms = ticks_diff(now, self._progress_sent_ms)
         if kind == "progress" and recent_ms < self._progress_interval_ms:
@@ -376,9 +394,15 @@ class Provisioning:
         else:
             message = r.message()
             msg_id = r.msg_id
-            ack = self._on_message(msg_id, message[0], bytes(message[1:]))
+            msg_type = message[0]
+            self._handling = True
+            try:
+                ack = self._on_message(msg_id, msg_type, bytes(message[1:]))
+            finally:
+                self._handling = False
             r.set_ack(msg_id, ack)
-            if message[0] == MSG_STATUS_REQUEST:
+            if msg_type == MSG_STATUS_REQUEST or self._report_held:
+                self._report_held = False
                 self._send_status(self._clock_ms())
 
     def _on_message(self, msg_id, msg_type, body):

@@ -19,6 +19,7 @@ from ble_provisioning import (
     FLAG_READ,
     FLAG_WRITE,
     Provisioning,
+    device_name,
     valid_url,
 )
 from rs_protocol import (
@@ -346,8 +347,10 @@ def test_sync_request_at_20_byte_writes_starts_the_sync():
     frames = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request())
     assert len(frames) > 20 and all(len(f) <= 20 for f in frames)
     got = t.phone.write(frames)
-    assert only_ack(got) == {"msg_id": t.phone.msg_id, "result": "ok"}
-    assert (MSG_STATE, {"state": "request_received", "sync_id": "s-001"}) in got
+    assert got == [  # the answer first, then what the sync reported meanwhile
+        (MSG_ACK, {"msg_id": t.phone.msg_id, "result": "ok"}),
+        (MSG_STATE, {"state": "request_received", "sync_id": "s-001"}),
+    ]
     assert len(t.sync.started) == 1
     request = t.sync.started[0]
     assert request == {
@@ -848,3 +851,186 @@ def test_cancel_needs_the_pairing_code_and_the_running_sync_id():
     assert only_ack(t.phone.send(MSG_CANCEL, obj))["result"] == E_REPLAY
     assert t.sync.cancels == 1
     assert only_ack(t.phone.send(MSG_CANCEL, b"{}"))["result"] == E_MESSAGE
+
+
+# -- names and the board adapter -----------------------------------------------------------
+
+
+def test_device_name():
+    assert device_name("rs-00ab12") == "RS-Core-AB12"
+    assert device_name("a1") == "RS-Core-A1"
+    assert device_name("24:6f:28:aa:bb:cc") == "RS-Core-BBCC"
+
+
+def _uuid_bytes(text):
+    # bluetooth.UUID's buffer: the 16 bytes little-endian, as they go on the air
+    return bytes(reversed(unhexlify(text.replace("-", ""))))
+
+
+class FakeBLE:
+    """bluetooth.BLE as the adapter uses it; central_* play the stack's IRQs."""
+
+    def __init__(self):
+        self.handler = None
+        self.configured = {}
+        self.buffers = {}
+        self.values = {}
+        self.notified = []
+        self.advertised = []
+        self.services = None
+        self.is_active = False
+
+    def active(self, state=None):
+        if state is not None:
+            self.is_active = state
+        return self.is_active
+
+    def config(self, **settings):
+        self.configured.update(settings)
+
+    def irq(self, handler):
+        self.handler = handler
+
+    def gatts_register_services(self, services):
+        self.services = services
+        return (tuple(range(20, 20 + len(services[0][1]))),)
+
+    def gatts_set_buffer(self, handle, size_bytes, append=False):
+        self.buffers[handle] = (size_bytes, append)
+
+    def gatts_write(self, handle, data, send_update=False):
+        self.values[handle] = bytes(data)
+
+    def gatts_read(self, handle):
+        return self.values[handle]
+
+    def gatts_notify(self, conn, handle, data=None):
+        self.notified.append((conn, handle, bytes(data)))
+
+    def gap_advertise(self, interval_us, adv_data=None, resp_data=None, connectable=True):
+        self.advertised.append((interval_us, adv_data, resp_data, connectable))
+
+    def central_connects(self, conn):
+        self.handler(1, (conn, 0, b"\x00" * 6))
+
+    def central_writes(self, conn, handle, data):
+        self.values[handle] = bytes(data)
+        self.handler(3, (conn, handle))
+
+
+class _FakeBluetoothModule:
+    UUID = staticmethod(_uuid_bytes)
+    BLE = FakeBLE
+
+
+class _FakeMicropythonModule:
+    @staticmethod
+    def const(value):
+        return value
+
+
+def board_radio_module():
+    """firmware/board/ble_radio.py imported against the fakes above."""
+    import sys
+
+    added = []
+    for name, fake in (("bluetooth", _FakeBluetoothModule), ("micropython", None)):
+        if name in sys.modules:
+            continue
+        if fake is None:
+            try:
+                __import__(name)
+                continue
+            except ImportError:  # CPython
+                fake = _FakeMicropythonModule
+        sys.modules[name] = fake
+        added.append(name)
+    try:
+        from board import ble_radio
+    finally:
+        for name in added:  # other tests must not see the fakes
+            del sys.modules[name]
+    return ble_radio
+
+
+def test_board_adapter_registers_buffers_and_advertises():
+    ble_radio = board_radio_module()
+    ble = FakeBLE()
+    radio = ble_radio.BleRadio("RS-Core-AB12", ble=ble)
+    assert ble.is_active and ble.configured["gap_name"] == "RS-Core-AB12"
+    assert ble.configured["mtu"] == 515
+    prov = Provisioning(
+        radio, lambda: {"device_id": DEVICE_ID}, keys(), lambda r: None, lambda: None
+    )
+    service_uuid, chars = ble.services[0]
+    assert service_uuid == _uuid_bytes(SERVICE_UUID)
+    assert chars[1] == (_uuid_bytes(CONTROL_UUID), FLAG_WRITE)
+    assert ble.buffers == {20: (512, False), 21: (512, False), 22: (512, False)}
+    assert json.loads(ble.values[20])["nonce"] == hexlify(prov.nonce).decode()
+    interval_us, adv, resp, connectable = ble.advertised[-1]
+    assert interval_us == 250000 and connectable
+    assert len(adv) <= 31 and len(resp) <= 31
+    assert adv == b"\x02\x01\x06\x11\x07" + _uuid_bytes(SERVICE_UUID)
+    assert resp == b"\x0d\x09RS-Core-AB12"
+
+
+def test_board_adapter_irq_only_queues_and_the_service_works_through_it():
+    ble_radio = board_radio_module()
+    ble = FakeBLE()
+    wakeups = []
+    radio = ble_radio.BleRadio("RS-Core-AB12", ble=ble, on_event=lambda: wakeups.append(1))
+    sync = FakeSync()
+    prov = Provisioning(
+        radio,
+        lambda: {"device_id": DEVICE_ID},
+        keys(),
+        start_sync=sync.start,
+        cancel_sync=sync.cancel,
+        sync_busy=lambda: sync.running,
+    )
+    sync.prov = prov
+    ble.central_connects(CONN)
+    ble.handler(21, (CONN, 188))  # MTU exchanged
+    ble.handler(99, (CONN,))  # an event the adapter does not use
+    assert radio.next_event() == (EV_CONNECT, CONN, 0, None)  # queued, nothing done yet
+    assert radio.next_event() == (EV_MTU, CONN, 0, 188)
+    assert radio.next_event() is None
+    ble.central_connects(CONN)
+    ble.handler(21, (CONN, 188))
+    prov.poll()
+    info = json.loads(ble.values[20])
+    assert info["max_write"] == 185
+    # the phone writes its frames; each write's value is read in the IRQ, before the next
+    phone = Phone(FakeRadio(), prov)
+    phone.radio.values[10] = ble.values[20]
+    for frame in phone.frames(MSG_SYNC_REQUEST, phone.sync_request()):
+        ble.central_writes(CONN, 21, frame)
+    assert sync.started == [] and len(wakeups) >= 4
+    while prov.poll():
+        pass
+    assert len(sync.started) == 1 and sync.started[0]["password"] == "hunter22"
+    kinds = []
+    inbox = rs_frames.Reassembler()
+    for conn, handle, frame in ble.notified:
+        assert conn == CONN and handle == 22 and len(frame) <= 185
+        if inbox.feed(frame) == rs_frames.COMPLETE:
+            kinds.append(inbox.message()[0])
+    assert kinds == [MSG_ACK, MSG_STATE]
+    # the disconnect re-advertises; the status value stays
+    advertised = len(ble.advertised)
+    ble.handler(2, (CONN, 0, b"\x00" * 6))
+    prov.poll()
+    assert len(ble.advertised) == advertised + 1
+    assert ble.values[22][3] == MSG_STATE
+
+
+def test_board_adapter_queue_is_bounded():
+    ble_radio = board_radio_module()
+    ble = FakeBLE()
+    radio = ble_radio.BleRadio("RS-Core-AB12", ble=ble)
+    radio.register(SERVICE_UUID, ((CONTROL_UUID, FLAG_WRITE),))
+    for i in range(70):
+        ble.central_writes(CONN, 20, bytes((i,)))
+    assert radio.dropped_events == 6
+    first = radio.next_event()
+    assert first == (EV_WRITE, CONN, 20, b"\x00")
