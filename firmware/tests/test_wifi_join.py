@@ -3,6 +3,7 @@
 import asyncio
 
 from sync_fakes import FakeClock, FakeWLAN, Network
+
 from wifi_join import JoinError, WifiJoiner
 
 
@@ -49,7 +50,7 @@ def test_joins_with_a_stable_link_and_returns_the_ip():
 def test_driver_reconnects_are_limited_before_connecting():
     # Without config(reconnects=n) the ESP32 driver retries forever and status() never
     # reports a wrong password: the joiner must set it.
-    clock, wlan, joiner = _joiner([Network("pit")])
+    _clock, wlan, joiner = _joiner([Network("pit")])
     _join(joiner)
     assert ("config", {"reconnects": 3}) in wlan.calls
     assert wlan.reconnects == 3
@@ -68,7 +69,7 @@ def test_hotspot_not_in_scan_is_ap_not_found_without_connecting():
 
 def test_5ghz_only_hotspot_is_ap_not_found():
     # An iPhone hotspot without "Maximize Compatibility": there, but on 5 GHz only.
-    clock, wlan, joiner = _joiner([Network("iPhone", band_ghz=5, channel=36)])
+    _clock, wlan, joiner = _joiner([Network("iPhone", band_ghz=5, channel=36)])
     exc = _fails(joiner, "E_AP_NOT_FOUND", ssid="iPhone")
     assert "Maximize Compatibility" in exc.detail
     assert _radio_off(wlan)
@@ -84,13 +85,13 @@ def test_wrong_password_is_reported_from_status_202():
 
 
 def test_handshake_timeout_counts_as_wrong_password():
-    clock, wlan, joiner = _joiner([Network("pit", mode="handshake")])
+    _clock, _wlan, joiner = _joiner([Network("pit", mode="handshake")])
     exc = _fails(joiner, "E_WRONG_PASSWORD")
     assert "204" in exc.detail
 
 
 def test_hotspot_vanishing_after_the_scan_is_ap_not_found():
-    clock, wlan, joiner = _joiner([Network("pit", mode="vanish")])
+    _clock, wlan, joiner = _joiner([Network("pit", mode="vanish")])
     exc = _fails(joiner, "E_AP_NOT_FOUND")
     assert "201" in exc.detail
     assert _radio_off(wlan)
@@ -115,46 +116,46 @@ def test_never_associating_is_join_timeout_at_the_deadline():
 
 
 def test_deadline_is_configurable():
-    clock, wlan, joiner = _joiner([Network("pit", mode="silent")], deadline_ms=4000)
+    clock, _wlan, joiner = _joiner([Network("pit", mode="silent")], deadline_ms=4000)
     start_ms = clock.now_ms
     _fails(joiner, "E_JOIN_TIMEOUT")
     assert 4000 <= clock.now_ms - start_ms <= 4100
 
 
 def test_deadline_also_bounds_a_slow_scan():
-    clock, wlan, joiner = _joiner([], deadline_ms=2000, scan_ms=2500)
+    _clock, wlan, joiner = _joiner([], deadline_ms=2000, scan_ms=2500)
     _fails(joiner, "E_AP_NOT_FOUND")
     assert [c[0] for c in wlan.calls].count("scan") == 1
 
 
 def test_a_link_that_keeps_dropping_is_not_used():
     # Up for 300 ms, down for 300 ms: never stable for the 1000 ms window.
-    clock, wlan, joiner = _joiner([Network("pit", mode="flaky")], flap_ms=300)
+    _clock, wlan, joiner = _joiner([Network("pit", mode="flaky")], flap_ms=300)
     exc = _fails(joiner, "E_NO_IP")
     assert "dropped" in exc.detail
     assert _radio_off(wlan)
 
 
 def test_a_link_stable_long_enough_is_used():
-    clock, wlan, joiner = _joiner([Network("pit", mode="flaky")], flap_ms=1500)
+    _clock, _wlan, joiner = _joiner([Network("pit", mode="flaky")], flap_ms=1500)
     assert _join(joiner) == "172.20.10.2"
 
 
 def test_stability_window_is_configurable():
-    clock, wlan, joiner = _joiner([Network("pit", mode="flaky")], flap_ms=300, stable_ms=200)
+    _clock, _wlan, joiner = _joiner([Network("pit", mode="flaky")], flap_ms=300, stable_ms=200)
     assert _join(joiner) == "172.20.10.2"
 
 
 def test_other_failure_status_connects_again_within_the_deadline():
     # 203 (association failed) once the driver used its reconnects: status < STAT_IDLE
     # is a failure, and there is time left for a fresh connect().
-    clock, wlan, joiner = _joiner([Network("pit", mode="assoc_fail_once")])
+    _clock, wlan, joiner = _joiner([Network("pit", mode="assoc_fail_once")])
     assert _join(joiner) == "172.20.10.2"
     assert wlan.connects == 2
 
 
 def test_a_failing_scan_still_tries_to_connect():
-    clock, wlan, joiner = _joiner([Network("pit")], scan_raises=True)
+    _clock, _wlan, joiner = _joiner([Network("pit")], scan_raises=True)
     assert _join(joiner) == "172.20.10.2"
 
 
@@ -182,7 +183,7 @@ def test_a_stale_link_is_dropped_before_connecting():
 
 
 def test_off_turns_the_radio_off():
-    clock, wlan, joiner = _joiner([Network("pit")])
+    _clock, wlan, joiner = _joiner([Network("pit")])
     _join(joiner)
     joiner.off()
     assert _radio_off(wlan)

@@ -81,7 +81,7 @@ class _Body:
         self.pos += n
 
 
-class TestServer:
+class ScriptedServer:
     def __init__(self, modes=None, tls_context=None, buf_bytes=4096):
         self.modes = list(modes or [])
         self.requests = []

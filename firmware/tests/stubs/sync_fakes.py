@@ -251,3 +251,62 @@ class Notes:
             if s.get("type") != "progress" and (not out or out[-1] != s["state"]):
                 out.append(s["state"])
         return out
+
+
+class StepClock:
+    """ticks_ms() moves `step_ms` on every reading: deterministic time for rate limits."""
+
+    def __init__(self, step_ms=100):
+        self.now_ms = 0
+        self.step_ms = step_ms
+
+    def ticks_ms(self):
+        self.now_ms += self.step_ms
+        return self.now_ms
+
+    def ticks_diff(self, new, old):
+        return new - old
+
+    async def sleep_ms(self, ms):
+        await asyncio.sleep(0)
+
+
+class FakeTLS:
+    """An `ssl`-like module without cryptography: the socket stays plain, and
+    getpeercert(True) answers `der`. Exercises certificate pinning against the plain test
+    server under both interpreters (the real TLS handshake is in test_uploader_server.py)."""
+
+    PROTOCOL_TLS_CLIENT = 2
+    CERT_NONE = 0
+
+    def __init__(self, der=b"0\x82\x01\x0afake certificate"):
+        self.der = der
+        self.wrapped = []
+
+    def SSLContext(self, protocol):
+        assert protocol == self.PROTOCOL_TLS_CLIENT
+        return _FakeContext(self)
+
+
+class _FakeContext:
+    def __init__(self, module):
+        self._module = module
+        self.verify_mode = None
+
+    def wrap_socket(self, sock, server_hostname=None):
+        assert self.verify_mode == FakeTLS.CERT_NONE  # trust comes from the pin
+        self._module.wrapped.append(server_hostname)
+        return _FakeTLSSocket(sock, self._module.der)
+
+
+class _FakeTLSSocket:
+    def __init__(self, sock, der):
+        self._sock = sock
+        self._der = der
+
+    def getpeercert(self, binary_form=False):
+        assert binary_form
+        return self._der
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)

@@ -1,0 +1,474 @@
+"""The uploader over real sockets to a real local HTTP server (http_test_server, a thread on
+127.0.0.1), under pytest and the MicroPython unix port alike. Failures that need a
+misbehaving peer come from the server's scripted modes; DNS comes from a stand-in
+resolver, so no name is ever looked up for real."""
+
+import asyncio
+import socket
+import time
+
+from http_test_server import LoopbackResolver, ScriptedServer
+from sync_fakes import FakeClock, FakeTLS, sha256_file, write_file
+
+from sync import SystemClock
+from uploader import Uploader, UploadError, parse_url, sha256_hex
+
+TOKEN = "upload-token-0123"
+SYNC_ID = "9f86d081884c7d65"
+DEVICE_ID = "RS-Core-7F3A"
+
+
+def _uploader(server, host="127.0.0.1", scheme="http", clock=None, **options):
+    settings = {
+        "connect_timeout_ms": 1000,
+        "io_timeout_ms": 400,
+        "slice_ms": 20,
+        "backoff_ms": 20,
+    }
+    settings.update(options)
+    configure = {}
+    for name in ("ip_fallback", "cert_sha256"):
+        if name in settings:
+            configure[name] = settings.pop(name)
+    resolver = settings.pop("getaddrinfo", None) or LoopbackResolver()
+    up = Uploader(
+        socket,
+        clock or SystemClock(),
+        getaddrinfo=resolver,
+        device_id=DEVICE_ID,
+        log=lambda message: None,
+        **settings,
+    )
+    url = scheme + "://" + host + ":" + str(server.port) + "/api/upload"
+    up.configure(url, TOKEN, sync_id=SYNC_ID, **configure)
+    return up
+
+
+def _upload(up, path, **kwargs):
+    return asyncio.run(up.upload(path, **kwargs))
+
+
+def _fails(up, path, code, **kwargs):
+    try:
+        _upload(up, path, **kwargs)
+    except UploadError as exc:
+        assert exc.code == code, (exc.code, exc.detail, exc.status)
+        return exc
+    raise AssertionError("uploaded, expected " + code)
+
+
+def _ticks_ms():
+    return SystemClock().ticks_ms()
+
+
+def _wait_until(condition, timeout_ms=2000):
+    """Give the server thread time to notice what the client did."""
+    deadline = _ticks_ms() + timeout_ms
+    while not condition() and _ticks_ms() < deadline:
+        time.sleep(0.01)
+
+
+# -- the request on the wire ---------------------------------------------------------------
+
+
+def test_uploads_one_file_with_the_agreed_request():
+    path = write_file("20260214-093000.csv", 100000)
+    with ScriptedServer() as server:
+        result = _upload(_uploader(server), path)
+    sha256 = sha256_file(path)
+    assert result == {
+        "sha256": sha256,
+        "bytes": 100000,
+        "duplicate": False,
+        "status": 201,
+        "session_id": "s" + sha256[:8],
+    }
+    request = server.requests[0]
+    assert request["method"] == "POST" and request["path"] == "/api/upload"
+    assert request["version"] == "HTTP/1.0"
+    headers = request["headers"]
+    assert headers["host"] == "127.0.0.1:" + str(server.port)
+    assert headers["authorization"] == "Bearer " + TOKEN
+    assert headers["x-content-sha256"] == sha256  # before the body: the first pass
+    assert headers["x-device-id"] == DEVICE_ID
+    assert headers["x-sync-id"] == SYNC_ID
+    assert headers["connection"] == "close"
+    assert headers["content-type"].startswith("multipart/form-data; boundary=rscore")
+    # the exact length, computed before a byte of the body was read
+    assert int(headers["content-length"]) == request["received"]
+    assert request["complete"] and request["file_bytes"] == 100000
+    assert request["file_sha256"] == sha256
+    assert request["head_order"][0] == "Host"
+
+
+def test_part_head_names_the_file():
+    path = write_file('quote"d.csv', 10)
+    with ScriptedServer() as server:
+        _upload(_uploader(server), path)
+    body = server.requests[0]["body"]
+    assert b'name="file"; filename="quote%22d.csv"\r\nContent-Type: text/csv\r\n\r\n' in body
+    assert body.endswith(b"--\r\n")
+
+
+def test_content_length_is_exact_at_buffer_edges():
+    sizes = (0, 1, 4095, 4096, 4097, 3 * 4096)
+    with ScriptedServer() as server:
+        up = _uploader(server)
+        for i, size in enumerate(sizes):
+            path = write_file("f" + str(i) + ".csv", size, seed=i)
+            assert _upload(up, path)["bytes"] == size
+    for i, size in enumerate(sizes):
+        request = server.requests[i]
+        assert request["complete"], request
+        assert request["file_bytes"] == size
+        assert int(request["headers"]["content-length"]) == request["received"]
+
+
+def test_same_bytes_again_are_a_duplicate():
+    path = write_file("a.csv", 5000)
+    with ScriptedServer() as server:
+        up = _uploader(server)
+        first = _upload(up, path)
+        again = _upload(up, path)
+    assert not first["duplicate"] and first["status"] == 201
+    assert again["duplicate"] and again["status"] == 200
+
+
+def test_reply_read_by_its_length_when_the_server_keeps_the_socket():
+    path = write_file("a.csv", 2000)
+    with ScriptedServer(["keepalive"]) as server:
+        up = _uploader(server, io_timeout_ms=3000)
+        start = _ticks_ms()
+        assert _upload(up, path)["bytes"] == 2000
+        assert _ticks_ms() - start < 1500  # did not wait for the server to close
+
+
+def test_progress_is_rate_limited_and_ends_at_the_total():
+    path = write_file("a.csv", 40 * 4096)
+    clock = FakeClock()
+    seen = []
+
+    class SlowCard:  # each 4 KB read takes 100 ms of virtual time
+        def __init__(self, name, mode):
+            self._f = open(name, mode)  # noqa: SIM115 (closed by the uploader via close())
+
+        def readinto(self, buf):
+            clock.advance(100)
+            return self._f.readinto(buf)
+
+        def close(self):
+            self._f.close()
+
+    def progress(*args):
+        seen.append((clock.now_ms,) + args)
+
+    with ScriptedServer() as server:
+        up = _uploader(server, clock=clock, open_file=SlowCard, progress_interval_ms=500)
+        _upload(up, path, index=2, count=3, progress=progress)
+    assert seen[0][1:] == (2, 3, 0, 40 * 4096)
+    assert seen[-1][1:] == (2, 3, 40 * 4096, 40 * 4096)
+    assert 8 <= len(seen) <= 11, len(seen)  # 4 s of sending, about twice a second
+    for i in range(1, len(seen) - 1):  # the last one comes at the end, whenever that is
+        before, after = seen[i - 1], seen[i]
+        assert after[0] - before[0] >= 500
+        assert after[3] > before[3]
+
+
+def test_report_posts_json_with_the_same_token():
+    with ScriptedServer() as server:
+        up = _uploader(server)
+        status, reply = asyncio.run(up.post_json(up.endpoint("/api/syncs/abc/report"), {"a": 1}))
+    assert status == 200 and reply == {"ok": True}
+    request = server.requests[0]
+    assert request["path"] == "/api/syncs/abc/report"
+    assert request["headers"]["authorization"] == "Bearer " + TOKEN
+    assert request["headers"]["content-type"] == "application/json"
+    assert request["body"] == b'{"a": 1}'
+
+
+# -- server errors, retries and backoff -----------------------------------------------------
+
+
+def test_server_error_is_retried_with_backoff_then_e_http():
+    path = write_file("a.csv", 1000)
+    with ScriptedServer(["status:500"] * 3) as server:
+        up = _uploader(server, backoff_ms=100)
+        start = _ticks_ms()
+        exc = _fails(up, path, "E_HTTP")
+        elapsed_ms = _ticks_ms() - start
+    assert exc.status == 500
+    assert server.connections == 3
+    assert elapsed_ms >= 100 + 200  # backoff doubles: 100 ms, then 200 ms
+
+
+def test_server_error_then_success():
+    path = write_file("a.csv", 1000)
+    with ScriptedServer(["status:503", "ok"]) as server:
+        result = _upload(_uploader(server), path)
+    assert result["status"] == 201
+    assert server.connections == 2
+
+
+def test_auth_errors_are_not_retried():
+    path = write_file("a.csv", 1000)
+    for status in (401, 403):
+        with ScriptedServer(["status:" + str(status)]) as server:
+            exc = _fails(_uploader(server), path, "E_HTTP")
+        assert exc.status == status
+        assert server.connections == 1
+
+
+def test_refusal_before_the_body_is_reported_as_the_servers_answer():
+    # A server may answer 401 after the head and close without reading the body; the
+    # reset that follows must not hide its answer.
+    path = write_file("big.csv", 2 * 1024 * 1024)
+    with ScriptedServer(["early:401"]) as server:
+        exc = _fails(_uploader(server, io_timeout_ms=2000), path, "E_HTTP")
+    assert exc.status == 401
+
+
+def test_garbage_reply_is_e_http():
+    path = write_file("a.csv", 1000)
+    with ScriptedServer(["garbage"] * 3) as server:
+        exc = _fails(_uploader(server), path, "E_HTTP")
+    assert exc.status == 0
+    assert server.connections == 3
+
+
+def test_reply_without_the_files_hash_is_e_server_hash():
+    path = write_file("a.csv", 1000)
+    for mode in ("wrong_hash", "no_hash"):
+        with ScriptedServer([mode] * 3) as server:
+            exc = _fails(_uploader(server), path, "E_SERVER_HASH")
+        assert sha256_file(path) in exc.detail
+        assert server.connections == 3
+
+
+def test_hash_mismatch_once_then_echoed():
+    path = write_file("a.csv", 1000)
+    with ScriptedServer(["wrong_hash", "ok"]) as server:
+        assert _upload(_uploader(server), path)["sha256"] == sha256_file(path)
+
+
+# -- the network ------------------------------------------------------------------------
+
+
+def test_server_that_never_answers_is_a_read_timeout():
+    path = write_file("a.csv", 1000)
+    with ScriptedServer(["stall"] * 3) as server:
+        up = _uploader(server, io_timeout_ms=300)
+        start = _ticks_ms()
+        exc = _fails(up, path, "E_NETWORK")
+        elapsed_ms = _ticks_ms() - start
+    assert "stalled waiting for the reply" in exc.detail
+    assert server.connections == 3
+    assert 3 * 300 <= elapsed_ms < 3 * 300 + 2000
+
+
+def test_server_closing_without_an_answer_is_e_network():
+    path = write_file("a.csv", 1000)
+    with ScriptedServer(["close"] * 3) as server:
+        _fails(_uploader(server), path, "E_NETWORK")
+    assert server.connections == 3
+
+
+def test_refused_connection_is_e_network():
+    path = write_file("a.csv", 1000)
+    server = ScriptedServer()
+    server.start()
+    server.stop()  # nothing listens on that port any more
+    exc = _fails(_uploader(server), path, "E_NETWORK")
+    assert "could not connect" in exc.detail
+
+
+def test_host_name_that_does_not_resolve_falls_back_to_the_ip():
+    path = write_file("a.csv", 1000)
+    resolver = LoopbackResolver(fail=("pit-laptop.local",))
+    with ScriptedServer() as server:
+        up = _uploader(
+            server, host="pit-laptop.local", getaddrinfo=resolver, ip_fallback="127.0.0.1"
+        )
+        _upload(up, path)
+        _upload(up, path)
+    assert resolver.calls == ["pit-laptop.local", "127.0.0.1"]  # then the address is kept
+    for request in server.requests:
+        assert request["headers"]["host"] == "pit-laptop.local:" + str(server.port)
+
+
+def test_host_name_that_resolves_is_used():
+    path = write_file("a.csv", 1000)
+    resolver = LoopbackResolver(names={"pit-laptop.local": "127.0.0.1"})
+    with ScriptedServer() as server:
+        _upload(_uploader(server, host="pit-laptop.local", getaddrinfo=resolver), path)
+    assert resolver.calls == ["pit-laptop.local"]
+
+
+def test_unresolvable_host_without_fallback_is_e_network():
+    path = write_file("a.csv", 1000)
+    resolver = LoopbackResolver(fail=("pit-laptop.local",))
+    with ScriptedServer() as server:
+        up = _uploader(server, host="pit-laptop.local", getaddrinfo=resolver)
+        exc = _fails(up, path, "E_NETWORK")
+    assert "cannot resolve" in exc.detail
+    assert server.connections == 0
+
+
+# -- cancel ---------------------------------------------------------------------------------
+
+
+def test_cancel_mid_file_closes_the_socket_and_is_not_retried():
+    path = write_file("big.csv", 1024 * 1024)
+    flag = []
+
+    def progress(index, count, done, total):
+        if done > 0:
+            flag.append(done)
+
+    with ScriptedServer() as server:
+        up = _uploader(server, progress_interval_ms=0)
+        _fails(up, path, "E_CANCELLED", progress=progress, cancelled=lambda: bool(flag))
+        _wait_until(lambda: server.requests and "received" in server.requests[0])
+    assert server.connections == 1
+    request = server.requests[0]
+    assert not request["complete"]
+    assert request["received"] < 1024 * 1024
+
+
+def test_cancel_during_backoff():
+    path = write_file("a.csv", 1000)
+    with ScriptedServer(["status:500"] * 3) as server:
+        up = _uploader(server, backoff_ms=5000)
+        stop_at = _ticks_ms() + 300
+        start = _ticks_ms()
+        _fails(up, path, "E_CANCELLED", cancelled=lambda: _ticks_ms() > stop_at)
+        assert _ticks_ms() - start < 2000
+    assert server.connections == 1
+
+
+# -- the file -------------------------------------------------------------------------------
+
+
+def test_missing_file_is_e_storage():
+    with ScriptedServer() as server:
+        _fails(_uploader(server), "no-such.csv", "E_STORAGE")
+    assert server.connections == 0
+
+
+def test_read_error_is_e_storage():
+    class Broken:
+        def readinto(self, buf):
+            raise OSError(5)
+
+        def close(self):
+            pass
+
+    with ScriptedServer() as server:
+        up = _uploader(server, open_file=lambda path, mode: Broken())
+        _fails(up, "a.csv", "E_STORAGE")
+
+
+def test_file_growing_between_the_passes_is_e_storage():
+    path = write_file("a.csv", 5000)
+    opened = []
+
+    def open_file(name, mode):
+        opened.append(name)
+        if len(opened) % 2 == 0:  # the sending pass: the file grew meanwhile
+            with open(name, "ab") as f:
+                f.write(b"0,1,2\n")
+        return open(name, mode)
+
+    with ScriptedServer() as server:
+        exc = _fails(_uploader(server, open_file=open_file, attempts=1), path, "E_STORAGE")
+    assert "changed" in exc.detail
+
+
+# -- URLs and TLS pinning -------------------------------------------------------------------
+
+
+def test_parse_url():
+    assert parse_url("http://pit-laptop.local:8765/api/upload") == (
+        "http",
+        "pit-laptop.local",
+        8765,
+        "/api/upload",
+    )
+    assert parse_url("HTTPS://pit.example/api/upload") == (
+        "https",
+        "pit.example",
+        443,
+        "/api/upload",
+    )
+    assert parse_url("http://192.168.43.10") == ("http", "192.168.43.10", 80, "/")
+    assert parse_url("http://[fe80::1]:8765/x") == ("http", "fe80::1", 8765, "/x")
+
+
+def test_bad_urls_are_e_url():
+    bad = (
+        "ftp://pit/api/upload",
+        "pit-laptop.local:8765/api/upload",
+        "http://",
+        "http://:8765/api/upload",
+        "http://pit:99999/api/upload",
+        "http://pit:80x/api/upload",
+        "http://user@pit/api/upload",
+        "http://pit/api/upload\r\nX-Evil: 1",
+        None,
+    )
+    for url in bad:
+        up = Uploader(socket, SystemClock())
+        try:
+            up.configure(url, TOKEN)
+        except UploadError as exc:
+            assert exc.code == "E_URL", (url, exc.code)
+            continue
+        raise AssertionError("accepted " + repr(url))
+
+
+def test_bad_token_or_pin_is_e_message():
+    up = Uploader(socket, SystemClock())
+    for kwargs in ({"token": "a\r\nb"}, {"token": ""}, {"cert_sha256": "abc"}):
+        args = {"token": TOKEN}
+        args.update(kwargs)
+        try:
+            up.configure("http://pit/api/upload", **args)
+        except UploadError as exc:
+            assert exc.code == "E_MESSAGE"
+            continue
+        raise AssertionError("accepted " + repr(kwargs))
+
+
+def test_endpoint_keeps_a_path_prefix():
+    up = Uploader(socket, SystemClock())
+    up.configure("http://pit/racesense/api/upload", TOKEN)
+    assert up.endpoint("/api/syncs/x/report") == "/racesense/api/syncs/x/report"
+
+
+def test_https_pinned_certificate_is_accepted():
+    path = write_file("a.csv", 3000)
+    tls = FakeTLS()
+    pin = sha256_hex(tls.der).upper()  # case and colons as browsers show it
+    pin = ":".join(pin[i : i + 2] for i in range(0, 64, 2))
+    with ScriptedServer() as server:
+        up = _uploader(server, host="127.0.0.1", scheme="https", ssl_mod=tls, cert_sha256=pin)
+        assert _upload(up, path)["bytes"] == 3000
+    assert tls.wrapped == ["127.0.0.1"]
+    assert server.requests[0]["headers"]["host"] == "127.0.0.1:" + str(server.port)
+
+
+def test_https_wrong_certificate_is_e_tls_pin_and_nothing_is_sent():
+    path = write_file("a.csv", 3000)
+    with ScriptedServer() as server:
+        up = _uploader(server, scheme="https", ssl_mod=FakeTLS(), cert_sha256="ab" * 32)
+        exc = _fails(up, path, "E_TLS_PIN")
+        assert "not the pinned one" in exc.detail
+        _wait_until(lambda: server.requests and "error" in server.requests[0])
+    assert server.connections == 1  # not retried
+    assert server.requests[0].get("headers") is None  # the token never left
+
+
+def test_https_without_a_pin_or_tls_is_refused():
+    path = write_file("a.csv", 10)
+    with ScriptedServer() as server:
+        _fails(_uploader(server, scheme="https", ssl_mod=FakeTLS()), path, "E_TLS_PIN")
+        _fails(_uploader(server, scheme="https", cert_sha256="ab" * 32), path, "E_TLS_PIN")
