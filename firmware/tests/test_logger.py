@@ -351,3 +351,46 @@ def test_write_errors_end_the_session_without_crashing():
     assert car.logger.state == lg.RECORDING
     assert len(car.files()) == 2
     car.logger.close()
+
+
+class FakeMpuI2c:
+    """Registers of an MPU-6050 lying flat, turned 90 degrees left on its mount: the
+    car's forward is the chip's +y, the car's left is the chip's -x."""
+
+    def __init__(self, accel_lsb, gyro_lsb):
+        self.accel_lsb = accel_lsb
+        self.gyro_lsb = gyro_lsb
+        self.writes = {}
+
+    def writeto_mem(self, address, register, data):
+        self.writes[register] = data[0]
+
+    def readfrom_mem_into(self, address, register, buf):
+        assert address == 0x68 and register == 0x3B and len(buf) == 14
+        values = list(self.accel_lsb) + [0] + list(self.gyro_lsb)
+        for k, v in enumerate(values):
+            v &= 0xFFFF
+            buf[2 * k] = v >> 8
+            buf[2 * k + 1] = v & 0xFF
+
+
+def test_board_imu_driver_gives_the_logger_vehicle_frame_values():
+    from board.imu import Mpu6050
+
+    # Braking at 0.5 g (the car's -x is the chip's -y) in a left turn: 0.25 g to the left
+    # (the car's +y is the chip's -x), 1 g up, yawing left at 20 deg/s (about the chip's
+    # +z) through a gyro that reads 1.5 deg/s standing still.
+    i2c = FakeMpuI2c((-2048, -4096, 8192), (0, 0, round(1.5 * 65.5)))
+    imu = Mpu6050(i2c, axes="y-xz")
+    assert i2c.writes[0x6B] == 0x01 and i2c.writes[0x1C] == 0x08  # awake, +-4 g
+    imu.calibrate_gyro(samples=4)  # standing: the bias
+    i2c.gyro_lsb = (0, 0, round(21.5 * 65.5))
+    ax, ay, az, gz = imu.read()
+    assert (ax, ay, az) == (-0.5, 0.25, 1.0)
+    assert abs(gz - 20.0) < 0.02
+    for bad in ("xy", "xxz", "xyw"):
+        try:
+            Mpu6050(i2c, axes=bad)
+        except ValueError:
+            continue
+        raise AssertionError("accepted axes " + bad)
