@@ -146,7 +146,7 @@ class Uploader:
         self._log = log or _print
         self._timeout_exc = getattr(socket_mod, "timeout", None)
         self._sock = None
-        self._raw_sock = None
+        self._timed_sock = None
         self._send = None
         self._read_mode = _READ_RECV_INTO
         self._last_progress_ms = None
@@ -242,7 +242,7 @@ class Uploader:
         """Close the socket in use, if any (also how a cancel ends a transfer)."""
         sock = self._sock
         self._sock = None
-        self._raw_sock = None
+        self._timed_sock = None
         self._send = None
         if sock is not None:
             try:
@@ -410,13 +410,17 @@ class Uploader:
 
     def _connect(self, info):
         raw = self._socket.socket(info[0], info[1], info[2])
-        self._sock = self._raw_sock = raw
+        self._sock = raw
         raw.settimeout(self._connect_timeout_ms / 1000)
         raw.connect(info[-1])
         sock = raw
         if self._tls:
             sock = self._wrap_tls(raw)
-        raw.settimeout(self._slice_ms / 1000)
+        # CPython's TLS socket takes over the raw one (which is then detached);
+        # MicroPython's has no settimeout and reads through the raw socket.
+        timed = sock if hasattr(sock, "settimeout") else raw
+        timed.settimeout(self._slice_ms / 1000)
+        self._timed_sock = timed
         # Only calls that make ONE attempt may meet a timeout slice: MicroPython's stream
         # methods (write, readinto) loop to fill the request and, on a timeout midway,
         # raise and drop the count of what they moved. send/recv/recv_into do not.
@@ -448,6 +452,10 @@ class Uploader:
         ctx.verify_mode = ssl.CERT_NONE
         tls = ctx.wrap_socket(sock, server_hostname=self._host)
         self._sock = tls
+        if not hasattr(tls, "getpeercert"):
+            # MicroPython builds without MBEDTLS_SSL_KEEP_PEER_CERTIFICATE (the unix port
+            # among them) cannot show the certificate: refuse rather than trust blindly.
+            raise UploadError("E_TLS_PIN", "this build cannot read the server certificate")
         der = tls.getpeercert(True)
         if not der or sha256_hex(der) != self._pin:
             raise UploadError(
@@ -494,7 +502,7 @@ class Uploader:
         header_end = -1
         body_bytes = None
         if self._read_mode == _READ_STREAM:
-            self._raw_sock.settimeout(self.io_timeout_ms / 1000)
+            self._timed_sock.settimeout(self.io_timeout_ms / 1000)
         idle_since_ms = self._clock.ticks_ms()
         while got < len(mv):
             _check(cancelled)

@@ -472,3 +472,11 @@ def test_https_without_a_pin_or_tls_is_refused():
     with ScriptedServer() as server:
         _fails(_uploader(server, scheme="https", ssl_mod=FakeTLS()), path, "E_TLS_PIN")
         _fails(_uploader(server, scheme="https", cert_sha256="ab" * 32), path, "E_TLS_PIN")
+
+
+def test_https_on_a_build_that_cannot_show_the_certificate_is_refused():
+    path = write_file("a.csv", 10)
+    with ScriptedServer() as server:
+        up = _uploader(server, scheme="https", ssl_mod=FakeTLS(der=None), cert_sha256="ab" * 32)
+        exc = _fails(up, path, "E_TLS_PIN")
+    assert "cannot read" in exc.detail

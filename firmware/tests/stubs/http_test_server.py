@@ -145,9 +145,17 @@ class ScriptedServer:
             self._running = False
 
     def _handle(self, conn, mode):
-        if self._tls is not None:
-            conn.settimeout(5)
-            conn = self._tls.wrap_socket(conn, server_side=True)
+        if self._tls is None:
+            self._exchange(conn, mode)
+            return
+        conn.settimeout(5)
+        tls = self._tls.wrap_socket(conn, server_side=True)
+        try:
+            self._exchange(tls, mode)
+        finally:
+            tls.close()
+
+    def _exchange(self, conn, mode):
         conn.settimeout(0.05)
         if mode == "close":
             return

