@@ -23,10 +23,13 @@ the next motion starts a new file. A 20 s pit stop stays inside its session.
 
 Time. time_ms on a fix row is its GNSS time (UTC date and time of day) since the session's
 first fix, whose UTC time is session_start_utc. IMU rows are stamped by the logger's
-clock, mapped onto GNSS time by the lowest latency seen between a fix's epoch and its
-arrival (the mapping creeps up by CREEP_MS per fix, to follow the clock's drift). An IMU
-sample waits in RAM until the fix that may still precede it has arrived (or FIX_WAIT_MS
-has passed), so rows are written in time order.
+clock, mapped onto GNSS time through the arrival of the fixes: the lowest delay seen
+between a fix's epoch and its arrival is taken as the offset (it creeps up by CREEP_MS
+per fix, to follow the clock's drift). NMEA cannot tell that smallest delay itself (the
+receiver's computing plus the UART, some tens of ms), so IMU rows sit that much early
+against the fixes: well below what lap timing or a g-g plot notices. An IMU sample waits
+in RAM until the fix that may still precede it has arrived (or FIX_WAIT_MS has passed),
+so rows are written in time order.
 
 Durability. Rows are formatted into a preallocated buffer and written out at least every
 FLUSH_INTERVAL_MS with flush and a filesystem sync: a power cut loses about a second (the
