@@ -507,6 +507,7 @@ def test_real_sync_cancel_mid_file_keeps_it_pending():
         sync, wlan, storage, request = _real_sync(server, "sd", notify, progress_interval_ms=0)
         box.append(sync)
         final = asyncio.run(sync.run(request))
+        assert server.wait_requests(2)  # the server has seen the hang-up too
     assert final["state"] == "cancelled", final
     assert storage.is_synced(paths[0])
     assert storage.pending() == [(paths[1], 1024 * 1024)]

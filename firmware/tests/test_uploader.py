@@ -5,7 +5,6 @@ resolver, so no name is ever looked up for real."""
 
 import asyncio
 import socket
-import time
 
 from http_test_server import LoopbackResolver, ScriptedServer
 from sync_fakes import FakeClock, FakeTLS, sha256_file, write_file
@@ -59,13 +58,6 @@ def _fails(up, path, code, **kwargs):
 
 def _ticks_ms():
     return SystemClock().ticks_ms()
-
-
-def _wait_until(condition, timeout_ms=2000):
-    """Give the server thread time to notice what the client did."""
-    deadline = _ticks_ms() + timeout_ms
-    while not condition() and _ticks_ms() < deadline:
-        time.sleep(0.01)
 
 
 # -- the request on the wire ---------------------------------------------------------------
@@ -327,7 +319,7 @@ def test_cancel_mid_file_closes_the_socket_and_is_not_retried():
     with ScriptedServer() as server:
         up = _uploader(server, progress_interval_ms=0)
         _fails(up, path, "E_CANCELLED", progress=progress, cancelled=lambda: bool(flag))
-        _wait_until(lambda: server.requests and "received" in server.requests[0])
+        assert server.wait_requests(1)  # the server has seen the hang-up too
     assert server.connections == 1
     request = server.requests[0]
     assert not request["complete"]
@@ -462,7 +454,7 @@ def test_https_wrong_certificate_is_e_tls_pin_and_nothing_is_sent():
         up = _uploader(server, scheme="https", ssl_mod=FakeTLS(), cert_sha256="ab" * 32)
         exc = _fails(up, path, "E_TLS_PIN")
         assert "not the pinned one" in exc.detail
-        _wait_until(lambda: server.requests and "error" in server.requests[0])
+        assert server.wait_requests(1)
     assert server.connections == 1  # not retried
     assert server.requests[0].get("headers") is None  # the token never left
 

@@ -117,6 +117,16 @@ class ScriptedServer:
             _sleep_ms(10)
         self._sock.close()
 
+    def wait_requests(self, count, timeout_ms=3000):
+        """Wait until `count` requests are fully seen (read to their end, or cut off):
+        the client may be done long before this thread is."""
+        for _ in range(timeout_ms // 10):
+            seen = [r for r in self.requests if "received" in r or "error" in r]
+            if len(seen) >= count:
+                return True
+            _sleep_ms(10)
+        return False
+
     def __enter__(self):
         self.start()
         return self
