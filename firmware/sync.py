@@ -147,6 +147,12 @@ class Sync:
         self._cancel_requested = False
         try:
             final = await self._run(request)
+        except asyncio.CancelledError:
+            # The task itself was cancelled (not our cancel()): _run's cleanup has run,
+            # Wi-Fi is off; leave a readable end state, then let the cancellation go on.
+            self._running = False
+            self._set_status(self._ended("cancelled", _Failure("E_CANCELLED", "task cancelled")))
+            raise
         finally:
             self._running = False
         self._set_status(final)

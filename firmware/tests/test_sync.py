@@ -369,6 +369,28 @@ def test_cancel_while_joining():
     assert _radio_off(rig.wlan)
 
 
+def test_cancelling_the_task_itself_still_ends_readable_with_wifi_off():
+    rig = _sync(outcomes={"/sd/b.csv": ["hang"]})
+
+    async def scenario():
+        task = asyncio.create_task(rig.sync.run(dict(REQUEST)))
+        while rig.uploader.uploads != ["/sd/a.csv", "/sd/b.csv"]:
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "finished"
+
+    assert asyncio.run(scenario()) == "cancelled"
+    assert rig.sync.status()["state"] == "cancelled"
+    assert not rig.sync.busy()
+    assert list(rig.storage.synced) == ["/sd/a.csv"]
+    assert rig.uploader.closed >= 1
+    assert _radio_off(rig.wlan)
+
+
 def test_cancel_when_idle_does_nothing():
     rig = _sync()
     assert not rig.sync.cancel()
