@@ -42,7 +42,7 @@ except ImportError:  # CPython
 
 BUF_BYTES = const(4096)
 UPLOAD_PATH = "/api/upload"
-_MAX_BOUNDARY_BYTES = const(12)
+_BOUNDARY_RANDOM_BYTES = const(12)  # rscore + 24 hex digits, as the backend's tests expect
 # Timeouts surface as OSError with one of these (MicroPython: ETIMEDOUT 110, lwIP's 116,
 # EAGAIN 11 from send/recv); CPython raises socket.timeout with no errno.
 _TIMEOUT_ERRNOS = (11, 110, 116)
@@ -150,7 +150,6 @@ class Uploader:
         self._send = None
         self._read_mode = _READ_RECV_INTO
         self._last_progress_ms = None
-        self._url = None
         self.first_sent_ms = None
 
     # -- configuration ------------------------------------------------------------------
@@ -168,7 +167,6 @@ class Uploader:
             pin = str(cert_sha256).lower().replace(":", "").replace(" ", "")
             if len(pin) != 64 or not _is_hex(pin):
                 raise UploadError("E_MESSAGE", "cert_sha256 is not 64 hex digits")
-        self._url = url
         self._tls = scheme == "https"
         self._host = host
         self._port = port
@@ -209,18 +207,10 @@ class Uploader:
                 if attempt >= self.attempts or not exc.retryable():
                     raise
                 wait_ms = self.backoff_ms * (1 << (attempt - 1))
+                name = _base_name(path)
                 self._log(
-                    "upload: "
-                    + _base_name(path)
-                    + " attempt "
-                    + str(attempt)
-                    + " failed ("
-                    + exc.code
-                    + " "
-                    + str(exc.detail)
-                    + "), next in "
-                    + str(wait_ms)
-                    + " ms"
+                    f"upload: {name} attempt {attempt} failed ({exc.code} {exc.detail}),"
+                    f" next in {wait_ms} ms"
                 )
                 await self._pause(wait_ms, cancelled)
                 attempt += 1
@@ -255,15 +245,13 @@ class Uploader:
     async def _upload_once(self, path, index, count, progress, cancelled):
         sha256, size = await self._hash_file(path, cancelled)
         name = _base_name(path)
-        boundary = "rscore" + binascii.hexlify(self._urandom(_MAX_BOUNDARY_BYTES)).decode()
+        boundary = "rscore" + binascii.hexlify(self._urandom(_BOUNDARY_RANDOM_BYTES)).decode()
+        part_type = "text/csv" if name.lower().endswith(".csv") else "application/octet-stream"
+        quoted = _quote_form_value(name)
         part_head = (
-            "--"
-            + boundary
-            + '\r\nContent-Disposition: form-data; name="file"; filename="'
-            + _quote_form_value(name)
-            + '"\r\nContent-Type: '
-            + ("text/csv" if name.lower().endswith(".csv") else "application/octet-stream")
-            + "\r\n\r\n"
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+            f"Content-Type: {part_type}\r\n\r\n"
         ).encode()
         part_tail = ("\r\n--" + boundary + "--\r\n").encode()
         head = self._head(

@@ -143,13 +143,11 @@ class WifiJoiner:
                 if entry[0] == want:
                     return entry
             if passes >= self._scan_passes or left_ms() <= 0:
+                name = _printable(ssid)
                 raise JoinError(
                     "E_AP_NOT_FOUND",
-                    "'"
-                    + _printable(ssid)
-                    + "' is not in the 2.4 GHz scan ("
-                    + str(len(seen))
-                    + " networks seen): is it on, and on 2.4 GHz (iPhone: Maximize Compatibility)?",
+                    f"'{name}' is not in the 2.4 GHz scan ({len(seen)} networks seen): is it on,"
+                    " and on 2.4 GHz (iPhone: Maximize Compatibility)?",
                 )
             await self._clock.sleep_ms(self._poll_ms)
 
@@ -173,9 +171,7 @@ class WifiJoiner:
             if status in (STAT_HANDSHAKE_TIMEOUT, REASON_4WAY_HANDSHAKE_TIMEOUT):
                 raise JoinError(
                     "E_WRONG_PASSWORD",
-                    "key handshake timed out (status "
-                    + str(status)
-                    + "): almost always a wrong password",
+                    f"key handshake timed out (status {status}): almost always a wrong password",
                 )
             if status == STAT_NO_AP_FOUND:
                 raise JoinError(
