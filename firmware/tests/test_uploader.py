@@ -472,3 +472,16 @@ def test_https_on_a_build_that_cannot_show_the_certificate_is_refused():
         up = _uploader(server, scheme="https", ssl_mod=FakeTLS(der=None), cert_sha256="ab" * 32)
         exc = _fails(up, path, "E_TLS_PIN")
     assert "cannot read" in exc.detail
+
+
+def test_server_that_stops_reading_is_a_send_stall():
+    # The server never reads: once the socket buffers on both sides are full (a few MB on
+    # loopback), send makes no progress and the stall deadline ends the attempt.
+    path = write_file("big.csv", 8 * 1024 * 1024)
+    with ScriptedServer(["hang"]) as server:
+        up = _uploader(server, io_timeout_ms=300, attempts=1)
+        start = _ticks_ms()
+        exc = _fails(up, path, "E_NETWORK")
+        elapsed_ms = _ticks_ms() - start
+    assert "stalled sending" in exc.detail
+    assert elapsed_ms < 10000
