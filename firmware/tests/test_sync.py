@@ -506,7 +506,7 @@ def test_real_sync_uploads_marks_and_reports():
     assert storage.pending() == []
     for path in paths:
         assert storage.is_synced(path)
-    uploads = [r for r in server.requests if r["path"] == "/api/upload"]
+    uploads = [r for r in server.requests if r.get("path") == "/api/upload"]
     assert [r["file_sha256"] for r in uploads] == [sha256_file(p) for p in paths]
     report = server.requests[-1]
     assert report["path"] == "/api/syncs/9f86d081884c7d65/report"
@@ -532,7 +532,7 @@ def test_real_sync_cancel_mid_file_keeps_it_pending():
     assert final["state"] == "cancelled", final
     assert storage.is_synced(paths[0])
     assert storage.pending() == [(paths[1], 1024 * 1024)]
-    second = [r for r in server.requests if r["path"] == "/api/upload"][1]
+    second = [r for r in server.requests if r.get("path") == "/api/upload"][1]
     assert not second["complete"]
     assert _radio_off(wlan)
 
