@@ -16,6 +16,7 @@ import numpy as np
 
 from racesense.analysis import kernels
 from racesense.analysis.clean import Fixes, moving_average
+from racesense.analysis.laps import LapSpan
 from racesense.analysis.telemetry import FloatArray
 
 # The reference path is resampled this finely; projection refines within a segment.
@@ -81,24 +82,61 @@ def delta_to_reference(
     in a slow hairpin, so positions are averaged over POSITION_SMOOTHING_S; and a car
     does not go backwards along the track, though noise in the projection can.
     """
-    own = fixes.dist_m[lo:hi] - fixes.dist_m[lo]
-    if own.shape[0] == 0 or ref.x_m.shape[0] < 2:
-        return np.zeros(0), np.zeros(0)
-    lap_len = float(own[-1]) if own[-1] > 0 else ref.length_m
+    pos = np.full(len(fixes), np.nan)
+    delta = np.full(len(fixes), np.nan)
+    if hi > lo and ref.x_m.shape[0] >= 2:
+        _run(ref, fixes, [lo], [hi], [start_t_s], pos, delta)
+    return pos[lo:hi], delta[lo:hi]
+
+
+def delta_for_laps(
+    ref: ReferencePath,
+    fixes: Fixes,
+    laps: list[LapSpan],
+    t0_s: float,
+    pos_out: FloatArray,
+    delta_out: FloatArray,
+) -> None:
+    """`delta_to_reference` for several complete laps in one compiled call, written into
+    pos_out and delta_out (indexed like `fixes`)."""
+    _run(
+        ref,
+        fixes,
+        [lap.start_index for lap in laps],
+        [lap.end_index for lap in laps],
+        [lap.start_s + t0_s for lap in laps],
+        pos_out,
+        delta_out,
+    )
+
+
+def _run(
+    ref: ReferencePath,
+    fixes: Fixes,
+    starts: list[int],
+    ends: list[int],
+    start_times_s: list[float],
+    pos_out: FloatArray,
+    delta_out: FloatArray,
+) -> None:
     window = max(3, round(POSITION_SMOOTHING_S / max(fixes.period_s, 1e-3)) | 1)
-    pos, delta = kernels.project_and_delta(
+    kernels.project_and_delta_ranges(
         ref.x_m,
         ref.y_m,
         ref.tangent_x,
         ref.tangent_y,
         ref.t_s,
         ref.step_m,
-        np.ascontiguousarray(fixes.x_m[lo:hi]),
-        np.ascontiguousarray(fixes.y_m[lo:hi]),
-        own * (ref.length_m / lap_len),
-        fixes.t_s[lo:hi] - start_t_s,
+        np.ascontiguousarray(fixes.x_m),
+        np.ascontiguousarray(fixes.y_m),
+        np.ascontiguousarray(fixes.dist_m),
+        np.ascontiguousarray(fixes.t_s),
+        np.array(starts, dtype=np.intp),
+        np.array(ends, dtype=np.intp),
+        np.array(start_times_s, dtype=np.float64),
         NEWTON_STEPS,
         MAX_STEP_M,
         window // 2,
+        pos_out,
+        delta_out,
     )
-    return pos, delta

@@ -226,3 +226,55 @@ def impossible_steps(
         dy = y[i + 1] - y[i]
         bad[i] = dx * dx + dy * dy > reach * reach
     return bad
+
+
+@njit(cache=True)
+def project_and_delta_ranges(
+    ref_x: FloatArray,
+    ref_y: FloatArray,
+    ref_tx: FloatArray,
+    ref_ty: FloatArray,
+    ref_t: FloatArray,
+    step_m: float,
+    x: FloatArray,
+    y: FloatArray,
+    dist_m: FloatArray,
+    t: FloatArray,
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    start_times_s: FloatArray,
+    newton_steps: int,
+    max_step_m: float,
+    smooth_half: int,
+    pos_out: FloatArray,
+    delta_out: FloatArray,
+) -> None:
+    """`project_and_delta` for each lap [starts[k], ends[k]) in one call, writing into
+    pos_out and delta_out. Each lap's first guess is its own distance scaled to the
+    reference length."""
+    length = step_m * (ref_x.shape[0] - 1)
+    for k in range(starts.shape[0]):
+        lo, hi = starts[k], ends[k]
+        if hi <= lo:
+            continue
+        lap_len = dist_m[hi - 1] - dist_m[lo]
+        scale = length / lap_len if lap_len > 0 else 1.0
+        guess = (dist_m[lo:hi] - dist_m[lo]) * scale
+        elapsed = t[lo:hi] - start_times_s[k]
+        pos, delta = project_and_delta(
+            ref_x,
+            ref_y,
+            ref_tx,
+            ref_ty,
+            ref_t,
+            step_m,
+            x[lo:hi],
+            y[lo:hi],
+            guess,
+            elapsed,
+            newton_steps,
+            max_step_m,
+            smooth_half,
+        )
+        pos_out[lo:hi] = pos
+        delta_out[lo:hi] = delta

@@ -12,7 +12,7 @@ import numpy as np
 
 from racesense.analysis import kernels
 from racesense.analysis.clean import Fixes
-from racesense.analysis.delta import ReferencePath, delta_to_reference
+from racesense.analysis.delta import ReferencePath, delta_for_laps
 from racesense.analysis.laps import LapSpan
 from racesense.analysis.results import LapTrace
 from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2
@@ -33,12 +33,15 @@ def lap_traces(
     n = len(fixes)
     pos = np.full(n, np.nan)
     delta = np.full(n, np.nan)
+    complete = [s for s in spans if s.complete]
+    if ref is not None and complete:
+        delta_for_laps(ref, fixes, complete, t0, pos, delta)
     for span in spans:
+        if ref is not None and span.complete:
+            continue
         lo, hi = span.start_index, span.end_index
         own = fixes.dist_m[lo:hi] - fixes.dist_m[lo]
-        if ref is not None and span.complete:
-            pos[lo:hi], delta[lo:hi] = delta_to_reference(ref, fixes, lo, hi, span.start_s + t0)
-        elif ref is not None and span.kind == "out":
+        if ref is not None and span.kind == "out":
             pos[lo:hi] = np.maximum(ref.length_m - (own[-1] - own), 0.0)
         else:
             pos[lo:hi] = own
