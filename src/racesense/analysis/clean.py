@@ -249,7 +249,7 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     else:
         everywhere = np.arange(t.shape[0])
         speed = moving_average(_derive_speed_course(t, x, y, window, everywhere)[0], window)
-    speed = np.maximum(speed, 0.0)
+    np.maximum(speed, 0.0, out=speed)
 
     gnss_course = tel.heading_deg[pick]
     course = gnss_course.copy()
@@ -264,12 +264,16 @@ def clean_fixes(tel: Telemetry) -> Fixes:
 
     # Distance from speed, not from summing noisy steps (which 1 m of noise at 25 Hz
     # inflates by several percent); across a gap, the straight line is all we know.
-    step = 0.5 * (speed[:-1] + speed[1:]) * dt
+    step = np.add(speed[:-1], speed[1:])
+    step *= dt
+    step *= 0.5
     gaps = np.flatnonzero(gap_after[:-1])
     if gaps.shape[0]:
         straight = np.hypot(x[gaps + 1] - x[gaps], y[gaps + 1] - y[gaps])
         step[gaps] = np.maximum(step[gaps], straight)
-    dist = np.concatenate(([0.0], np.cumsum(step)))
+    dist = np.empty(t.shape[0])
+    dist[0] = 0.0
+    np.cumsum(step, out=dist[1:])
 
     imu_lon = _imu_at_fixes(tel, pick, tel.accel_lon_mps2, t)
     imu_lat = _imu_at_fixes(tel, pick, tel.accel_lat_mps2, t)

@@ -121,6 +121,18 @@ def _read_columns_tolerant(names: list[str], rows: bytes) -> list[FloatArray]:
     return [np.asarray(c, dtype=np.float64) for c in out]
 
 
+def _writable(values: FloatArray) -> FloatArray:
+    return values if values.flags.writeable else values.copy()
+
+
+def _scaled(values: FloatArray, factor: float) -> FloatArray:
+    if factor == 1.0:
+        return values
+    values = _writable(values)
+    values *= factor
+    return values
+
+
 def parse(data: bytes) -> Telemetry:
     if not sniff(data):
         raise MalformedFileError("The file does not start with '# racesense-csv 1'.")
@@ -140,8 +152,10 @@ def parse(data: bytes) -> Telemetry:
     t0_ms = float(t_ms[0])
     if started_at is not None:
         started_at = started_at + dt.timedelta(milliseconds=t0_ms)
+    # The columns are this parse's own arrays: convert units in place, without
+    # allocating (and page-faulting) a second copy of each.
     core = {
-        core_name: by_name[column] * factor if factor != 1.0 else by_name[column]
+        core_name: _scaled(by_name[column], factor)
         for column, (core_name, factor) in _CORE.items()
         if column in by_name
     }
@@ -150,9 +164,12 @@ def parse(data: bytes) -> Telemetry:
         for name, values in by_name.items()
         if name not in _CORE and name not in REQUIRED
     }
+    t_s = _writable(t_ms)
+    t_s -= t0_ms
+    t_s *= 0.001
     return Telemetry.build(
         "rscore-csv-1",
-        (t_ms - t0_ms) / 1000.0,
+        t_s,
         by_name["lat_deg"],
         by_name["lon_deg"],
         channels=channels,
