@@ -15,7 +15,7 @@ from numba import njit
 from racesense.analysis.telemetry import FloatArray
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def project_and_delta(
     ref_x: FloatArray,
     ref_y: FloatArray,
@@ -41,12 +41,13 @@ def project_and_delta(
     n = x.shape[0]
     n_ref = ref_x.shape[0]
     length = step_m * (n_ref - 1)
+    per_m = 1.0 / step_m
     raw = np.empty(n)
     for i in range(n):
         pos = min(max(guess_m[i], 0.0), length)
         for _ in range(newton_steps):
-            cell = min(int(pos / step_m), n_ref - 2)
-            u = pos / step_m - cell
+            cell = min(int(pos * per_m), n_ref - 2)
+            u = pos * per_m - cell
             px = ref_x[cell] + u * (ref_x[cell + 1] - ref_x[cell])
             py = ref_y[cell] + u * (ref_y[cell + 1] - ref_y[cell])
             k = cell + 1 if u > 0.5 else cell
@@ -66,13 +67,13 @@ def project_and_delta(
         p = (prefix[i + reach + 1] - prefix[i - reach]) / (2 * reach + 1)
         running = max(running, p)
         pos_out[i] = running
-        cell = min(int(running / step_m), n_ref - 2)
-        u = running / step_m - cell
+        cell = min(int(running * per_m), n_ref - 2)
+        u = running * per_m - cell
         delta[i] = elapsed_s[i] - (ref_t[cell] + u * (ref_t[cell + 1] - ref_t[cell]))
     return pos_out, delta
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lttb(x: FloatArray, y: FloatArray, threshold: int) -> npt.NDArray[np.int64]:
     """Largest-Triangle-Three-Buckets (Steinarsson 2013): indices of at most
     `threshold` points of (x, y) that keep its shape; first and last always kept."""
@@ -114,7 +115,7 @@ def lttb(x: FloatArray, y: FloatArray, threshold: int) -> npt.NDArray[np.int64]:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def estimate_crossings(
     t: FloatArray,
     across: FloatArray,
@@ -176,7 +177,7 @@ def estimate_crossings(
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lttb_ranges(
     x: FloatArray,
     y: FloatArray,
@@ -199,7 +200,7 @@ def lttb_ranges(
     return out, offsets
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def impossible_steps(
     t: FloatArray,
     x: FloatArray,
@@ -228,7 +229,7 @@ def impossible_steps(
     return bad
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def project_and_delta_ranges(
     ref_x: FloatArray,
     ref_y: FloatArray,
