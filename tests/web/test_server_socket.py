@@ -294,5 +294,7 @@ def test_events_stream_reports_an_upload(server: Server) -> None:
                     if event.get("id") == item["session_id"]:
                         statuses.append(event["status"])
             received = received[received.rfind(b"\n") + 1 :] if b"\n" in received else received
-        assert statuses and statuses[0] == "queued"
-        assert statuses[-1] in ("ready", "failed")
+        # The upload's own "queued" and the worker's "processing" race each other: the
+        # worker may claim the job the moment it commits. Both precede the outcome.
+        assert statuses and statuses[-1] in ("ready", "failed"), statuses
+        assert {"queued", "processing"} & set(statuses[:-1]), statuses
