@@ -67,8 +67,9 @@ def pairing_code():
 
 
 def announce(ident):
-    """Print the pairing code (first boot: make it). None, logged, if rs_crypto is not
-    there: no BLE sync then, but logging goes on."""
+    """The pairing code (first boot: make it and show it once, for the label; it is a
+    secret, so later boots do not print it). None, logged, if rs_crypto is not there:
+    no BLE sync then, but logging goes on."""
     try:
         import rs_crypto
 
@@ -79,7 +80,7 @@ def announce(ident):
         return None
     if first_boot:
         print("First boot: write this pairing code on the device's label.")
-    print(ident + " pairing code: " + label)
+        print(ident + " pairing code: " + label)
     return code
 
 
