@@ -29,6 +29,7 @@ from racesense.store.blobs import BlobStore
 log = logging.getLogger("racesense.jobs")
 
 POLL_S = 1.0
+STOP_GRACE_S = 10.0
 EventSink = Callable[[dict[str, Any]], None]
 
 
@@ -49,6 +50,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._name = f"{host_prefix()}{os.getpid()}"
+        self._stopping = False
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
@@ -62,13 +64,22 @@ class Dispatcher:
         )
         self._task = asyncio.create_task(self._loop(), name="racesense-dispatcher")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for task in list(self._running):
-            task.cancel()
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop claiming, let running analyses finish (up to grace_s), then stop the
+        workers. Waiting, rather than cancelling at once, lets every database call in a
+        thread return its connection before the engine is disposed; a job cut off
+        after the grace runs again at the next start."""
+        self._stopping = True
+        self._wake.set()
+        deadline = asyncio.get_running_loop().time() + grace_s
+        # A claim in flight when stop began may still start one more job: look again.
+        while pending := [t for t in (self._task, *self._running) if t and not t.done()]:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                for task in pending:
+                    task.cancel()
+                break
+            await asyncio.wait(pending, timeout=left)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -76,8 +87,8 @@ class Dispatcher:
         self._wake.set()
 
     async def _loop(self) -> None:
-        while True:
-            while len(self._running) < self.workers:
+        while not self._stopping:
+            while len(self._running) < self.workers and not self._stopping:
                 claimed = await asyncio.to_thread(
                     jobs.claim, self.engine, f"{self._name}:{len(self._running)}"
                 )
