@@ -198,20 +198,25 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     if rows.shape[0] < 2:
         raise NoFixesError("The file has no GNSS fixes with a position.")
     dropped = {"no_position": len(tel) - int(rows.shape[0])}
-    t_rows = tel.t_s[rows]
+    all_rows = rows.shape[0] == len(tel)
+    t_rows = tel.t_s if all_rows else tel.t_s[rows]
+    steps = np.diff(t_rows)
     # Loggers write in time order; sort only the files that are not.
-    in_order = bool(np.all(np.diff(t_rows) >= 0))
+    in_order = bool(steps.min() >= 0) if steps.shape[0] else True
     order = rows if in_order else rows[np.argsort(t_rows, kind="stable")]
-    t_sorted = tel.t_s[order]
+    if not in_order:
+        steps = np.diff(tel.t_s[order])
     unique = np.ones(order.shape[0], dtype=bool)
-    unique[1:] = np.diff(t_sorted) > 1e-6
-    dropped["duplicate_time"] = int((~unique).sum())
-    order = order[unique]
+    unique[1:] = steps > 1e-6
+    duplicates = order.shape[0] - int(np.count_nonzero(unique))
+    dropped["duplicate_time"] = duplicates
+    if duplicates:
+        order = order[unique]
     if order.shape[0] < 2:
         raise NoFixesError("The file has fewer than two GNSS fixes at distinct times.")
 
     # Most files need no reordering at all: then views, not copies.
-    identity = in_order and order.shape[0] == len(tel)
+    identity = in_order and all_rows and not duplicates
     pick: npt.NDArray[np.intp] | slice = slice(None) if identity else order
     t = tel.t_s[pick]
     lat, lon = tel.lat_deg[pick], tel.lon_deg[pick]
