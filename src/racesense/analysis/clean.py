@@ -99,16 +99,7 @@ def moving_average(values: FloatArray, window: int) -> FloatArray:
 
 
 def _valid_position_rows(tel: Telemetry) -> BoolArray:
-    lat, lon = tel.lat_deg, tel.lon_deg
-    ok: BoolArray = (
-        np.isfinite(lat)
-        & np.isfinite(lon)
-        & np.isfinite(tel.t_s)
-        & (np.abs(lat) <= 90.0)
-        & (np.abs(lon) <= 180.0)
-        # 0,0 is what many receivers report before their first fix.
-        & ~((np.abs(lat) < 1e-6) & (np.abs(lon) < 1e-6))
-    )
+    ok: BoolArray = kernels.valid_position_rows(tel.t_s, tel.lat_deg, tel.lon_deg)
     return ok
 
 

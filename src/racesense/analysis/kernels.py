@@ -279,3 +279,20 @@ def project_and_delta_ranges(
         )
         pos_out[lo:hi] = pos
         delta_out[lo:hi] = delta
+
+
+@njit(cache=True, error_model="numpy")
+def valid_position_rows(t: FloatArray, lat: FloatArray, lon: FloatArray) -> npt.NDArray[np.bool_]:
+    """Rows with a time and a plausible position. 0,0 is what many receivers report
+    before their first fix, so it is no position."""
+    n = t.shape[0]
+    ok = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        a, b = lat[i], lon[i]
+        ok[i] = (
+            np.isfinite(t[i])
+            and abs(a) <= 90.0  # False for NaN, like every comparison
+            and abs(b) <= 180.0
+            and not (abs(a) < 1e-6 and abs(b) < 1e-6)
+        )
+    return ok
