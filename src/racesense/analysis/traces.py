@@ -31,8 +31,8 @@ def lap_traces(
     if not spans:
         return ()
     n = len(fixes)
-    pos = np.full(n, np.nan)
-    delta = np.full(n, np.nan)
+    pos = np.full(n, np.nan)  # every lap fills its own part below
+    delta = np.full(n, np.nan)  # NaN where a lap is not complete
     complete = [s for s in spans if s.complete]
     if ref is not None and complete:
         delta_for_laps(ref, fixes, complete, t0, pos, delta)
