@@ -18,24 +18,17 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from racesense import devserver
 from racesense.synth import demo_circuit, make_session, to_rscore_csv
 
 TOKEN = "bench-admin-token-" + os.urandom(8).hex()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_bytes(pid: int) -> int:
@@ -43,36 +36,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"RACESENSE_API_TOKEN": TOKEN, "RACESENSE_MAX_UPLOAD_MB": "1024"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "racesense",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/api/health")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not start")
 
 
 def post_file(port: int, path: Path | None = None, data: bytes | None = None) -> dict:
@@ -172,16 +135,14 @@ def main() -> None:
     parser.add_argument("--latency-uploads", type=int, default=20)
     parser.add_argument("--clients", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        server = start_server(Path(tmp) / "data", port)
-        try:
-            throughput(port, server.pid, Path(tmp), args.mb)
-            latency(port, args.latency_uploads)
-            concurrency(port, args.clients)
-        finally:
-            server.terminate()
-            server.wait(10)
+    env = {"RACESENSE_API_TOKEN": TOKEN, "RACESENSE_MAX_UPLOAD_MB": "1024"}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        devserver.running(Path(tmp) / "data", env, workers=None) as (server, port),
+    ):
+        throughput(port, server.pid, Path(tmp), args.mb)
+        latency(port, args.latency_uploads)
+        concurrency(port, args.clients)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import pytest
 from http_test_server import LoopbackResolver, ScriptedServer
 from sync_fakes import FakeWLAN, Network, Notes
 
+from racesense import devserver
 from storage import Storage
 from sync import Sync, SystemClock
 from uploader import Uploader, UploadError
@@ -66,45 +67,12 @@ class Backend:
         return status, json.loads(body_bytes) if body_bytes else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     data_dir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    env = os.environ | {"RACESENSE_API_TOKEN": ADMIN, "RACESENSE_BODY_TIMEOUT_S": "5"}
-    env.pop("RACESENSE_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "racesense", "serve", "--host", "127.0.0.1"]
-        + ["--port", str(port), "--data-dir", str(data_dir), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = Backend(port, data_dir, proc)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if server.call("GET", "/api/health")[0] == 200:
-                break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.2)
-    yield server
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        # Its analysis worker may still be compiling or crunching the uploaded sessions;
-        # how fast the backend shuts down is not what these tests are about.
-        proc.kill()
-        proc.wait(10)
+    env = {"RACESENSE_API_TOKEN": ADMIN, "RACESENSE_BODY_TIMEOUT_S": "5"}
+    with devserver.running(data_dir, env) as (proc, port):
+        yield Backend(port, data_dir, proc)
 
 
 def rscore_csv(rows: int, label: str) -> bytes:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from racesense import devserver
 from racesense.cli import main
 from racesense.settings import Settings
 from racesense.store import sessions, tokens
@@ -63,7 +64,7 @@ def test_tracks_import_and_reanalyse_all(data_dir: Path, capsys, shared_file) ->
 
 
 def test_serve_prints_the_ui_address_and_upload_reaches_it(tmp_path: Path) -> None:
-    port = 18000 + os.getpid() % 1000
+    port = devserver.free_port()
     env = os.environ | {"RACESENSE_API_TOKEN": "cli-test-admin-token"}
     env.pop("RACESENSE_DATABASE_URL", None)
     server = subprocess.Popen(

@@ -4,10 +4,8 @@ send what ESP32 loggers, curl and browsers send, byte for byte (tests/http_clien
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import http_clients as hc
+from racesense import devserver
 
 TOKEN = "socket-test-admin-token-5f1c"
 CSV = b"# racesense-csv 1\ntime_ms,lat_deg,lon_deg\n0,52.0,-1.0\n"
@@ -53,53 +52,16 @@ class Server:
         return self.get("/api/health").status == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    env = os.environ | {
+    env = {
         "RACESENSE_API_TOKEN": TOKEN,
         "RACESENSE_MAX_UPLOAD_MB": "16",
         "RACESENSE_BODY_TIMEOUT_S": "2",
     }
-    env.pop("RACESENSE_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "racesense",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--workers",
-            "1",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    srv = Server(port, data_dir, proc)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if srv.alive():
-                break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.2)
-    yield srv
-    proc.terminate()
-    proc.wait(20)
+    with devserver.running(data_dir, env) as (proc, port):
+        yield Server(port, data_dir, proc)
 
 
 def _unique(label: str) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from racesense.store.models import Job
@@ -106,9 +106,9 @@ def fail(engine: Engine, job: Claimed, error: str, *, retry: bool) -> bool:
 
 
 def pending_count(engine: Engine) -> int:
+    waiting = select(func.count()).select_from(Job).where(Job.state.in_(("queued", "processing")))
     with OrmSession(engine) as db:
-        rows = db.scalars(select(Job.id).where(Job.state.in_(("queued", "processing"))))
-        return len(rows.all())
+        return int(db.scalar(waiting) or 0)
 
 
 def requeue_interrupted(engine: Engine, host_prefix: str | None) -> int:
