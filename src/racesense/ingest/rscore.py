@@ -96,12 +96,16 @@ def _read_columns(data: bytes, offset: int) -> tuple[list[str], list[FloatArray]
         )
     except pa.ArrowInvalid:
         return names, _read_columns_tolerant(names, bytes(rows))
+    # pyarrow parses in blocks on every core; joining the blocks in its own allocator,
+    # then viewing each column from NumPy, is cheaper than NumPy joining them.
+    table = table.combine_chunks()
     columns = []
     for i in range(len(names)):
         column = table.column(i)
         if column.null_count:
             column = column.fill_null(np.nan)
-        columns.append(np.asarray(column.to_numpy(), dtype=np.float64))
+        chunk = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        columns.append(np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=np.float64))
     return names, columns
 
 
@@ -121,16 +125,16 @@ def _read_columns_tolerant(names: list[str], rows: bytes) -> list[FloatArray]:
     return [np.asarray(c, dtype=np.float64) for c in out]
 
 
-def _writable(values: FloatArray) -> FloatArray:
-    return values if values.flags.writeable else values.copy()
-
-
 def _scaled(values: FloatArray, factor: float) -> FloatArray:
+    """values * factor: in place where the array is this parse's own, else in one pass
+    into a new one (the columns pyarrow parsed are read-only views of its buffers)."""
     if factor == 1.0:
         return values
-    values = _writable(values)
-    values *= factor
-    return values
+    if values.flags.writeable:
+        values *= factor
+        return values
+    scaled: FloatArray = np.multiply(values, factor)
+    return scaled
 
 
 def parse(data: bytes) -> Telemetry:
@@ -152,8 +156,7 @@ def parse(data: bytes) -> Telemetry:
     t0_ms = float(t_ms[0])
     if started_at is not None:
         started_at = started_at + dt.timedelta(milliseconds=t0_ms)
-    # The columns are this parse's own arrays: convert units in place, without
-    # allocating (and page-faulting) a second copy of each.
+    # Convert units without a second copy of any column.
     core = {
         core_name: _scaled(by_name[column], factor)
         for column, (core_name, factor) in _CORE.items()
@@ -164,8 +167,7 @@ def parse(data: bytes) -> Telemetry:
         for name, values in by_name.items()
         if name not in _CORE and name not in REQUIRED
     }
-    t_s = _writable(t_ms)
-    t_s -= t0_ms
+    t_s = np.subtract(t_ms, t0_ms, out=t_ms if t_ms.flags.writeable else None)
     t_s *= 0.001
     return Telemetry.build(
         "rscore-csv-1",
