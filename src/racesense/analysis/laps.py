@@ -9,6 +9,7 @@ the second half of a lap has come in, and the lap after an in-lap starts from th
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,14 +46,16 @@ class LapSpan:
     complete: bool
     valid: bool
     invalid_reason: str | None
+    distance_m: float  # along the fixes' distance, from crossing to crossing
 
     @property
     def time_s(self) -> float:
         return self.end_s - self.start_s
 
 
-def _distance_at(fixes: Fixes, t_s: float) -> float:
-    return float(np.interp(t_s, fixes.t_s, fixes.dist_m))
+def _distances_at(fixes: Fixes, times_s: list[float]) -> list[float]:
+    values: list[float] = np.interp(times_s, fixes.t_s, fixes.dist_m).tolist()
+    return values
 
 
 def accept_crossings(fixes: Fixes, found: list[Crossing]) -> list[Crossing]:
@@ -60,7 +63,7 @@ def accept_crossings(fixes: Fixes, found: list[Crossing]) -> list[Crossing]:
     moving = [c for c in found if c.speed_mps >= MIN_CROSSING_SPEED_MPS]
     if len(moving) < 2:
         return moving
-    dist = [_distance_at(fixes, c.t_s) for c in moving]
+    dist = _distances_at(fixes, [c.t_s for c in moving])
     typical = float(np.median(np.diff(dist)))
     min_dist = max(MIN_LAP_DISTANCE_M, MIN_LAP_DISTANCE_SHARE * typical)
     accepted = [moving[0]]
@@ -92,16 +95,26 @@ def _stop_position(fixes: Fixes, lo: int, hi: int) -> float | None:
     return float((fixes.dist_m[at] - fixes.dist_m[lo]) / span) if span > 0 else 0.0
 
 
+def _any_in(sorted_indices: list[int], lo: int, hi: int) -> bool:
+    """True if some index of `sorted_indices` lies in [lo, hi)."""
+    k = bisect.bisect_left(sorted_indices, lo)
+    return k < len(sorted_indices) and sorted_indices[k] < hi
+
+
 def build_laps(fixes: Fixes, accepted: list[Crossing], t0_s: float) -> list[LapSpan]:
     """Laps between accepted crossings. `t0_s` is the time of the first sample of the
     file (laps report seconds from it)."""
     t = fixes.t_s
     bounds = [float(t[0]), *(c.t_s for c in accepted), float(t[-1])]
+    bound_dist = _distances_at(fixes, bounds)
+    # Every lap's index range, gap and stop found in a few whole-session passes; the
+    # per-lap loop below then only compares numbers.
+    first: list[int] = np.searchsorted(t, bounds[:-1], side="left").tolist()
+    last: list[int] = np.searchsorted(t, bounds[1:], side="right").tolist()
+    gaps: list[int] = np.flatnonzero(fixes.gap_after).tolist()
+    slow: list[int] = np.flatnonzero(fixes.speed_mps < STOP_SPEED_MPS).tolist()
     n_complete = max(0, len(accepted) - 1)
-    complete_dist = [
-        _distance_at(fixes, accepted[k + 1].t_s) - _distance_at(fixes, accepted[k].t_s)
-        for k in range(n_complete)
-    ]
+    complete_dist = [bound_dist[k + 2] - bound_dist[k + 1] for k in range(n_complete)]
     typical_m = float(np.median(complete_dist)) if complete_dist else 0.0
     laps: list[LapSpan] = []
     previous_in = False
@@ -109,8 +122,7 @@ def build_laps(fixes: Fixes, accepted: list[Crossing], t0_s: float) -> list[LapS
         start, end = bounds[k], bounds[k + 1]
         if end - start <= 0.0:
             continue
-        lo = int(np.searchsorted(t, start, side="left"))
-        hi = int(np.searchsorted(t, end, side="right"))
+        lo, hi = first[k], last[k]
         complete = 0 < k < len(bounds) - 2
         reason: str | None = None
         if not complete:
@@ -118,12 +130,11 @@ def build_laps(fixes: Fixes, accepted: list[Crossing], t0_s: float) -> list[LapS
             reason = "partial lap"
         else:
             kind = "out" if previous_in else "timed"
-            stop_at = _stop_position(fixes, lo, hi)
+            stop_at = _stop_position(fixes, lo, hi) if _any_in(slow, lo, hi) else None
             if stop_at is not None:
                 kind = "in" if stop_at >= 0.5 else "out"
             # A gap inside the lap, or on the steps into or out of it.
-            g_lo, g_hi = max(lo - 1, 0), min(hi, len(fixes) - 1)
-            if fixes.gap_after[g_lo:g_hi].any():
+            if _any_in(gaps, max(lo - 1, 0), min(hi, len(fixes) - 1)):
                 reason = "GPS gap"
             elif typical_m > 0 and (
                 abs(complete_dist[k - 1] - typical_m) > LAP_DISTANCE_TOLERANCE * typical_m
@@ -141,6 +152,7 @@ def build_laps(fixes: Fixes, accepted: list[Crossing], t0_s: float) -> list[LapS
                 complete=complete,
                 valid=reason is None,
                 invalid_reason=reason,
+                distance_m=bound_dist[k + 1] - bound_dist[k],
             )
         )
     return laps

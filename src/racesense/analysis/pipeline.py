@@ -7,6 +7,7 @@ with delta-T. Pure: no I/O, no clocks, no globals.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,30 +60,43 @@ def _choose_track(
     return None, detect_start_finish(fixes)
 
 
+def _speed_extremes_mps(fixes: Fixes, spans: list[LapSpan]) -> list[tuple[float, float]]:
+    """(max, min) speed of each lap's fixes, NaN for a lap without fixes: two
+    whole-session reductions instead of two per lap."""
+    out = [(math.nan, math.nan)] * len(spans)
+    filled = [k for k, s in enumerate(spans) if s.end_index > s.start_index]
+    if filled:
+        bounds = np.array(
+            [b for k in filled for b in (spans[k].start_index, spans[k].end_index)], dtype=np.intp
+        )
+        # reduceat over [start, end) pairs; the end of the last lap may be len(fixes).
+        speed = np.append(fixes.speed_mps, np.nan)
+        highest = np.maximum.reduceat(speed, bounds)[::2].tolist()
+        lowest = np.minimum.reduceat(speed, bounds)[::2].tolist()
+        for k, hi, lo in zip(filled, highest, lowest, strict=True):
+            out[k] = (hi, lo)
+    return out
+
+
 def _lap_result(
-    fixes: Fixes, span: LapSpan, sectors: tuple[float | None, ...], t0: float
+    span: LapSpan, sectors: tuple[float | None, ...], speed_extremes_mps: tuple[float, float]
 ) -> LapResult:
-    lo, hi = span.start_index, span.end_index
-    speed = fixes.speed_mps[lo:hi]
-    start, end = span.start_s + t0, span.end_s + t0
-    dist = float(
-        np.interp(end, fixes.t_s, fixes.dist_m) - np.interp(start, fixes.t_s, fixes.dist_m)
-    )
-    duration = end - start
+    fastest, slowest = speed_extremes_mps
+    time_s = span.time_s
     return LapResult(
         number=span.number,
         start_s=span.start_s,
         end_s=span.end_s,
-        time_s=span.time_s,
+        time_s=time_s,
         kind=span.kind,
         complete=span.complete,
         valid=span.valid,
         invalid_reason=span.invalid_reason,
         sectors_s=sectors,
-        max_speed_kmh=float(speed.max()) * MPS_TO_KMH if speed.shape[0] else float("nan"),
-        min_speed_kmh=float(speed.min()) * MPS_TO_KMH if speed.shape[0] else float("nan"),
-        avg_speed_kmh=dist / duration * MPS_TO_KMH if duration > 0 else float("nan"),
-        distance_m=dist,
+        max_speed_kmh=fastest * MPS_TO_KMH,
+        min_speed_kmh=slowest * MPS_TO_KMH,
+        avg_speed_kmh=span.distance_m / time_s * MPS_TO_KMH if time_s > 0 else math.nan,
+        distance_m=span.distance_m,
     )
 
 
@@ -146,7 +160,10 @@ def analyse(
     sectors_by_lap = {
         s.number: sector_times(s, gate_times, t0) if sector_gates else (s.time_s,) for s in complete
     }
-    laps = tuple(_lap_result(fixes, s, sectors_by_lap.get(s.number, ()), t0) for s in spans)
+    laps = tuple(
+        _lap_result(s, sectors_by_lap.get(s.number, ()), extremes)
+        for s, extremes in zip(spans, _speed_extremes_mps(fixes, spans), strict=True)
+    )
 
     best = min(timed, key=lambda s: s.time_s) if timed else None
     best_sectors: tuple[float | None, ...] = ()

@@ -4,6 +4,7 @@ always add up to their lap."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 
@@ -12,7 +13,6 @@ import numpy as np
 from racesense.analysis.clean import Fixes
 from racesense.analysis.crossings import crossings, orient
 from racesense.analysis.laps import LapSpan
-from racesense.analysis.telemetry import FloatArray
 from racesense.analysis.track import Gate, GateXY, LatLon, gate_across_travel, gate_xy
 
 DEFAULT_SECTORS = 3
@@ -54,14 +54,14 @@ def equal_distance_gates(
     return gates
 
 
-def gate_crossing_times(fixes: Fixes, gates: list[GateXY]) -> list[FloatArray]:
-    """Every crossing time of each sector line over the whole session: one pass per
-    line, then each lap picks its own."""
-    return [np.array([c.t_s for c in crossings(fixes, gate)], dtype=np.float64) for gate in gates]
+def gate_crossing_times(fixes: Fixes, gates: list[GateXY]) -> list[list[float]]:
+    """Every crossing time of each sector line over the whole session, in order: one
+    pass per line, then each lap picks its own."""
+    return [[c.t_s for c in crossings(fixes, gate)] for gate in gates]
 
 
 def sector_times(
-    lap: LapSpan, gate_times: list[FloatArray], t0_s: float
+    lap: LapSpan, gate_times: list[list[float]], t0_s: float
 ) -> tuple[float | None, ...]:
     """Time of each sector of `lap`; None for a sector whose line was not crossed."""
     start, end = lap.start_s + t0_s, lap.end_s + t0_s
@@ -69,13 +69,14 @@ def sector_times(
     previous = start
     for k, times in enumerate(gate_times):
         expected = start + (end - start) * (k + 1) / (len(gate_times) + 1)
-        found = times[(times > previous) & (times < end)]
-        if found.shape[0] == 0:
+        # The crossings strictly between the previous boundary and the lap's end.
+        found = times[bisect.bisect_right(times, previous) : bisect.bisect_left(times, end)]
+        if not found:
             boundaries.append(None)
             continue
         # The crossing nearest where the line should fall, should a line be crossed
         # twice (a parallel stretch of track).
-        chosen = float(found[np.argmin(np.abs(found - expected))])
+        chosen = min(found, key=lambda c: abs(c - expected))
         boundaries.append(chosen)
         previous = chosen
     boundaries.append(end)
