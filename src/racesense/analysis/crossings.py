@@ -45,43 +45,35 @@ class Crossing:
     across_gap: bool
 
 
-def _across(fixes: Fixes, gate: GateXY) -> FloatArray:
-    """Signed distance of every fix from the line, along its normal."""
-    offset = gate.ax_m * gate.nx + gate.ay_m * gate.ny
-    across: FloatArray = fixes.x_m * gate.nx + fixes.y_m * gate.ny - offset
-    return across
-
-
-def _along(fixes: Fixes, gate: GateXY, idx: npt.NDArray[np.intp]) -> FloatArray:
-    """Metres along the line from its first end, of fixes `idx`."""
-    length = gate.length_m
-    gx, gy = (gate.bx_m - gate.ax_m) / length, (gate.by_m - gate.ay_m) / length
-    along: FloatArray = (fixes.x_m[idx] - gate.ax_m) * gx + (fixes.y_m[idx] - gate.ay_m) * gy
-    return along
+def _offset_m(gate: GateXY) -> float:
+    """A fix's distance from the line is x*nx + y*ny minus this."""
+    return gate.ax_m * gate.nx + gate.ay_m * gate.ny
 
 
 def _candidates(
     fixes: Fixes, gate: GateXY, forward: bool
-) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray]:
-    """Indices i where the step i -> i+1 crosses the line (in the given direction), the
-    fraction of the step at which it does, and every fix's distance from the line."""
-    across = _across(fixes, gate)
-    if forward:
-        hit = (across[:-1] < 0.0) & (across[1:] >= 0.0)
-    else:
-        hit = (across[:-1] > 0.0) & (across[1:] <= 0.0)
-    idx = np.flatnonzero(hit)
-    frac = across[idx] / (across[idx] - across[idx + 1])
-    a0, a1 = _along(fixes, gate, idx), _along(fixes, gate, idx + 1)
-    at = a0 + frac * (a1 - a0)
-    inside = (at >= -_END_TOLERANCE_M) & (at <= gate.length_m + _END_TOLERANCE_M)
-    return idx[inside], frac[inside], across
+) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    """Indices i where the step i -> i+1 crosses the line (in the given direction), and
+    the fraction of the step at which it does."""
+    idx, frac = kernels.line_steps(
+        fixes.x_m,
+        fixes.y_m,
+        gate.ax_m,
+        gate.ay_m,
+        gate.bx_m,
+        gate.by_m,
+        gate.nx,
+        gate.ny,
+        _END_TOLERANCE_M,
+        forward,
+    )
+    return idx, frac
 
 
 def orient(fixes: Fixes, gate: GateXY) -> GateXY:
     """Face the line the way most crossings go (a line given by two ends has no way)."""
-    fwd, _, _ = _candidates(fixes, gate, forward=True)
-    back, _, _ = _candidates(fixes, gate, forward=False)
+    fwd, _ = _candidates(fixes, gate, forward=True)
+    back, _ = _candidates(fixes, gate, forward=False)
     return gate if fwd.shape[0] >= back.shape[0] else gate.reversed()
 
 
@@ -116,7 +108,7 @@ def _estimate_with_fit(t: FloatArray, across: FloatArray, t_guess: float) -> flo
 
 def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Crossing]:
     """Every crossing of `gate` in the direction it faces, in time order."""
-    idx, frac, across = _candidates(fixes, gate, forward=True)
+    idx, frac = _candidates(fixes, gate, forward=True)
     if idx.shape[0] == 0:
         return []
     # Noise near the line makes one pass cross it forward, back and forward again:
@@ -134,7 +126,11 @@ def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Cr
     if fixes.speed_from_gnss:
         estimate = kernels.estimate_crossings(
             fixes.t_s,
-            across,
+            fixes.x_m,
+            fixes.y_m,
+            gate.nx,
+            gate.ny,
+            _offset_m(gate),
             fixes.speed_mps,
             fixes.course_deg,
             fixes.gap_after,
@@ -143,6 +139,7 @@ def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Cr
             normal_deg,
         )
     else:
+        across = fixes.x_m * gate.nx + fixes.y_m * gate.ny - _offset_m(gate)
         estimate = np.array(
             [
                 _estimate_with_fit(t[lo:hi], across[lo:hi], float(tl))

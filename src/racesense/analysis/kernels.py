@@ -118,7 +118,11 @@ def lttb(x: FloatArray, y: FloatArray, threshold: int) -> npt.NDArray[np.int64]:
 @njit(cache=True, error_model="numpy")
 def estimate_crossings(
     t: FloatArray,
-    across: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    nx: float,
+    ny: float,
+    offset_m: float,
     speed: FloatArray,
     course_deg: FloatArray,
     gap_after: npt.NDArray[np.bool_],
@@ -128,7 +132,8 @@ def estimate_crossings(
 ) -> FloatArray:
     """Crossing time for each crossing step idx[j] -> idx[j]+1, from the fixes within
     `half` fixes either side (not across a gap); NaN where the model cannot say.
-    The model is described in crossings.py."""
+    A fix's distance from the line is x*nx + y*ny - offset_m. The model is described
+    in crossings.py."""
     n = t.shape[0]
     out = np.full(idx.shape[0], np.nan)
     normal = np.radians(normal_deg)
@@ -156,7 +161,8 @@ def estimate_crossings(
             moved[k] = moved[k - 1] + 0.5 * (rate_prev + rate) * (t[lo + k] - t[lo + k - 1])
             rate_prev = rate
         for k in range(m):
-            residual[k] = across[lo + k] - moved[k]
+            across = x[lo + k] * nx + y[lo + k] * ny - offset_m
+            residual[k] = across - moved[k]
         median = np.median(residual)
         spread = np.median(np.abs(residual - median)) * 1.4826
         total = 0.0
@@ -296,3 +302,63 @@ def valid_position_rows(t: FloatArray, lat: FloatArray, lon: FloatArray) -> npt.
             and not (abs(a) < 1e-6 and abs(b) < 1e-6)
         )
     return ok
+
+
+@njit(cache=True, error_model="numpy")
+def line_steps(
+    x: FloatArray,
+    y: FloatArray,
+    ax: float,
+    ay: float,
+    bx: float,
+    by: float,
+    nx: float,
+    ny: float,
+    tolerance_m: float,
+    forward: bool,
+) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    """Steps i -> i+1 whose path crosses the segment a-b (extended by tolerance_m at
+    both ends) going along the normal (nx, ny), or against it if not `forward`: their
+    indices, and the fraction of each step at which it crosses. No whole-session
+    temporaries: one pass finds the steps that change side, a second keeps those that
+    pass between the line's ends."""
+    offset = ax * nx + ay * ny
+    sign = 1.0 if forward else -1.0
+    n = x.shape[0]
+    changes = 0
+    for i in range(n - 1):
+        prev = sign * (x[i] * nx + y[i] * ny - offset)
+        cur = sign * (x[i + 1] * nx + y[i + 1] * ny - offset)
+        changes += (prev < 0.0) & (cur >= 0.0)
+    found = np.empty(changes, dtype=np.intp)
+    fracs = np.empty(changes)
+    if changes == 0:
+        return found, fracs
+    length = np.hypot(bx - ax, by - ay)
+    gx, gy = (bx - ax) / length, (by - ay) / length
+    count = 0
+    for i in range(n - 1):
+        prev = sign * (x[i] * nx + y[i] * ny - offset)
+        cur = sign * (x[i + 1] * nx + y[i + 1] * ny - offset)
+        if prev < 0.0 and cur >= 0.0:
+            frac = prev / (prev - cur)
+            a0 = (x[i] - ax) * gx + (y[i] - ay) * gy
+            a1 = (x[i + 1] - ax) * gx + (y[i + 1] - ay) * gy
+            at = a0 + frac * (a1 - a0)
+            if at >= -tolerance_m and at <= length + tolerance_m:
+                found[count] = i
+                fracs[count] = frac
+                count += 1
+    return found[:count], fracs[:count]
+
+
+@njit(cache=True, error_model="numpy")
+def nearest_sq_m2(x: FloatArray, y: FloatArray, px: float, py: float) -> float:
+    """The smallest squared distance from (px, py) to any point (x, y)."""
+    best = np.inf
+    for i in range(x.shape[0]):
+        dx = x[i] - px
+        dy = y[i] - py
+        d = dx * dx + dy * dy
+        best = d if d < best else best
+    return best

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from racesense.analysis import kernels
 from racesense.analysis.clean import Fixes
 from racesense.analysis.errors import TrackError
 from racesense.analysis.geo import LocalFrame
@@ -161,8 +162,7 @@ def gate_across_travel(
 def nearest_pass_m(fixes: Fixes, point: LatLon) -> float:
     """How close the session comes to `point`."""
     px, py = fixes.frame.to_xy(point[0], point[1])
-    dx, dy = fixes.x_m - px, fixes.y_m - py
-    return float(np.sqrt(np.min(dx * dx + dy * dy)))
+    return math.sqrt(kernels.nearest_sq_m2(fixes.x_m, fixes.y_m, float(px), float(py)))
 
 
 def match_track(fixes: Fixes, tracks: tuple[Track, ...] | list[Track]) -> Track | None:
