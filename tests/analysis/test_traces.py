@@ -43,3 +43,36 @@ def test_ranges_are_each_downsampled_on_their_own(bounds, threshold):
         part = keep[offsets[k] : offsets[k + 1]]
         expected = lttb(x[starts[k] : ends[k]], y[starts[k] : ends[k]], threshold) + starts[k]
         assert part.tolist() == expected.tolist()
+
+
+def test_two_threads_trace_a_long_session_exactly_as_one_does(monkeypatch):
+    # A session long enough to be split in two halves traced on two threads must give
+    # the same traces, bit for bit, as tracing every lap in one pass.
+    import threading
+
+    from racesense.analysis import traces
+    from racesense.analysis.pipeline import analyse
+    from racesense.demo import demo_track
+    from racesense.synth import demo_circuit, make_session
+
+    started: list[str] = []
+
+    class CountedThread(threading.Thread):
+        def start(self) -> None:
+            started.append(self.name)
+            super().start()
+
+    monkeypatch.setattr(traces.threading, "Thread", CountedThread)
+    monkeypatch.setattr(traces.os, "cpu_count", lambda: 2)
+    session = make_session(demo_circuit(), rate_hz=25.0, laps=12, seed=3)
+    two_threads = analyse(session.telemetry, tracks=[demo_track()])
+    assert started == ["racesense-traces"]
+    assert len(two_threads.traces) >= 12
+
+    monkeypatch.setattr(traces, "_PARALLEL_MIN_FIXES", 10**12)
+    one_thread = analyse(session.telemetry, tracks=[demo_track()])
+    assert started == ["racesense-traces"]  # no second start
+    assert [t.number for t in two_threads.traces] == [t.number for t in one_thread.traces]
+    for two, one in zip(two_threads.traces, one_thread.traces, strict=True):
+        for name in ("t_s", "distance_m", "speed_kmh", "lat_deg", "lon_deg", "g_lat", "delta_s"):
+            np.testing.assert_array_equal(getattr(two, name), getattr(one, name), err_msg=name)

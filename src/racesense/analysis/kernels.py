@@ -2,8 +2,10 @@
 passes over the data: projecting fixes onto the reference path, and choosing trace points.
 
 Each is a plain loop over one lap, compiled once and cached on disk (`cache=True`), so the
-server's worker processes load it instead of compiling it. The algorithms are the ones
-described in delta.py and traces.py; these are their loops, nothing more.
+server's worker processes load it instead of compiling it. The per-lap ones release the
+GIL (`nogil=True`), so the two halves of a session's laps can run on two cores. The
+algorithms are the ones described in delta.py and traces.py; these are their loops,
+nothing more.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from numba import njit
 from racesense.analysis.telemetry import FloatArray
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def project_and_delta(
     ref_x: FloatArray,
     ref_y: FloatArray,
@@ -73,7 +75,7 @@ def project_and_delta(
     return pos_out, delta
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def lttb(x: FloatArray, y: FloatArray, threshold: int) -> npt.NDArray[np.int64]:
     """Largest-Triangle-Three-Buckets (Steinarsson 2013): indices of at most
     `threshold` points of (x, y) that keep its shape; first and last always kept."""
@@ -183,7 +185,7 @@ def estimate_crossings(
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def lttb_ranges(
     x: FloatArray,
     y: FloatArray,
@@ -235,7 +237,7 @@ def impossible_steps(
     return bad
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def project_and_delta_ranges(
     ref_x: FloatArray,
     ref_y: FloatArray,
