@@ -128,6 +128,11 @@ def _reject_spikes(
     after the receiver re-acquired) is returned so it can be treated as a gap.
     """
     keep = np.ones(t.shape[0], dtype=bool)
+    if t.shape[0] >= 3:
+        # Most files have no spike at all: check them without gathering a copy.
+        bad = _impossible_steps(t, x, y, speed)
+        if not bad.any():
+            return keep, bad
     for _ in range(4):
         idx = np.flatnonzero(keep)
         if idx.shape[0] < 3:
@@ -260,16 +265,7 @@ def clean_fixes(tel: Telemetry) -> Fixes:
 
     # Distance from speed, not from summing noisy steps (which 1 m of noise at 25 Hz
     # inflates by several percent); across a gap, the straight line is all we know.
-    step = np.add(speed[:-1], speed[1:])
-    step *= dt
-    step *= 0.5
-    gaps = np.flatnonzero(gap_after[:-1])
-    if gaps.shape[0]:
-        straight = np.hypot(x[gaps + 1] - x[gaps], y[gaps + 1] - y[gaps])
-        step[gaps] = np.maximum(step[gaps], straight)
-    dist = np.empty(t.shape[0])
-    dist[0] = 0.0
-    np.cumsum(step, out=dist[1:])
+    dist: FloatArray = kernels.distance_from_speed(t, x, y, speed, gap_after)
 
     imu_lon = _imu_at_fixes(tel, pick, tel.accel_lon_mps2, t)
     imu_lat = _imu_at_fixes(tel, pick, tel.accel_lat_mps2, t)

@@ -364,3 +364,29 @@ def nearest_sq_m2(x: FloatArray, y: FloatArray, px: float, py: float) -> float:
         d = dx * dx + dy * dy
         best = d if d < best else best
     return best
+
+
+@njit(cache=True, error_model="numpy")
+def distance_from_speed(
+    t: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    speed: FloatArray,
+    gap_after: npt.NDArray[np.bool_],
+) -> FloatArray:
+    """Distance travelled at each fix: the trapezoidal integral of speed over time,
+    except that a step across a gap covers at least the straight line between its
+    ends."""
+    n = t.shape[0]
+    dist = np.empty(n)
+    if n == 0:
+        return dist
+    dist[0] = 0.0
+    for i in range(n - 1):
+        step = 0.5 * (speed[i] + speed[i + 1]) * (t[i + 1] - t[i])
+        if gap_after[i]:
+            dx = x[i + 1] - x[i]
+            dy = y[i + 1] - y[i]
+            step = max(step, np.sqrt(dx * dx + dy * dy))
+        dist[i + 1] = dist[i] + step
+    return dist
