@@ -43,7 +43,9 @@ CORE_CHANNELS: Mapping[str, ChannelInfo] = {
     "hdop": ChannelInfo("1", "horizontal dilution of precision"),
     "accel_lon_mps2": ChannelInfo("m/s^2", "longitudinal acceleration, vehicle x (forward)"),
     "accel_lat_mps2": ChannelInfo("m/s^2", "lateral acceleration, vehicle y (left)"),
-    "accel_vert_mps2": ChannelInfo("m/s^2", "vertical acceleration, vehicle z (up)"),
+    "accel_vert_mps2": ChannelInfo(
+        "m/s^2", "vertical acceleration, vehicle z (up), gravity included (+9.81 at rest)"
+    ),
     "yaw_rate_dps": ChannelInfo("deg/s", "yaw rate about vehicle z, counter-clockwise positive"),
 }
 
