@@ -32,6 +32,42 @@ def test_never_more_than_asked_and_strictly_increasing(n, threshold):
     assert np.all(np.diff(keep) > 0)
 
 
+def lttb_by_the_book(x: np.ndarray, y: np.ndarray, threshold: int) -> list[int]:
+    """Largest-Triangle-Three-Buckets written plainly from its description, to check the
+    compiled one (and its shortcuts) against."""
+    n = len(x)
+    if threshold >= n or n <= 2:
+        return list(range(n))
+    threshold = max(threshold, 3)
+    every = (n - 2) / (threshold - 2)
+    chosen, a = [0], 0
+    for b in range(threshold - 2):
+        lo, hi = int(b * every) + 1, int((b + 1) * every) + 1
+        nlo, nhi = hi, min(int((b + 2) * every) + 1, n)
+        cx, cy = (x[n - 1], y[n - 1]) if nlo >= nhi else (x[nlo:nhi].mean(), y[nlo:nhi].mean())
+        areas = [
+            abs((x[a] - cx) * (y[j] - y[a]) - (x[a] - x[j]) * (cy - y[a])) for j in range(lo, hi)
+        ]
+        a = lo + int(np.argmax(areas))
+        chosen.append(a)
+    return [*chosen, n - 1]
+
+
+@given(
+    n=st.integers(3, 400),
+    extra=st.floats(0.0, 3.0),
+    seed=st.integers(0, 2**16),
+)
+def test_matches_lttb_by_the_book(n, extra, seed):
+    # Thresholds from just below n (buckets of one point, the compiled shortcut) to a
+    # quarter of it.
+    rng = np.random.default_rng(seed)
+    x = np.cumsum(rng.uniform(0.01, 1.0, n))
+    y = rng.normal(0.0, 1.0, n)
+    threshold = max(3, int(n / (1.0 + extra)))
+    assert lttb(x, y, threshold).tolist() == lttb_by_the_book(x, y, threshold)
+
+
 @given(bounds=st.lists(st.integers(1, 3000), min_size=1, max_size=6), threshold=st.integers(3, 500))
 def test_ranges_are_each_downsampled_on_their_own(bounds, threshold):
     edges = np.concatenate(([0], np.cumsum(bounds)))

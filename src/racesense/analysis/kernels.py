@@ -90,6 +90,12 @@ def lttb(x: FloatArray, y: FloatArray, threshold: int) -> npt.NDArray[np.int64]:
     for b in range(threshold - 2):
         lo = int(b * every) + 1
         hi = int((b + 1) * every) + 1
+        if hi - lo == 1:
+            # A bucket of one point has no choice to make. When a lap has few more
+            # points than the threshold, most buckets are like this.
+            out[b + 1] = lo
+            a = lo
+            continue
         # The next bucket's mean (the last point, for the last bucket).
         nlo = hi
         nhi = min(int((b + 2) * every) + 1, n)
