@@ -95,3 +95,49 @@ def test_derived_lateral_acceleration_is_positive_in_a_left_turn():
     assert not fixes.accel_from_imu
     middle = fixes.accel_lat_mps2[50:-50]
     assert np.median(middle) == pytest.approx(20.0**2 / 100.0, rel=0.05)
+
+
+def test_a_straight_across_the_antimeridian_is_as_long_as_anywhere_else():
+    # 200 fixes at 30 m/s heading east through 180 degrees of longitude (Fiji's
+    # Taveuni): the local frame must not tear at the +180/-180 seam.
+    seam = LocalFrame(-16.8, 180.0)
+    t = np.arange(200) / 10.0
+    lat, lon = seam.to_latlon(30.0 * t - 300.0, np.zeros(200))
+    assert lon.min() < -179.99 and lon.max() > 179.99
+    tel = Telemetry.build(
+        "test", t, lat, lon, speed_mps=np.full(200, 30.0), heading_deg=np.full(200, 90.0)
+    )
+    fixes = clean_fixes(tel)
+    assert len(fixes) == 200
+    assert abs(fixes.frame.origin_lon_deg) == pytest.approx(180.0, abs=0.01)
+    steps = np.hypot(np.diff(fixes.x_m), np.diff(fixes.y_m))
+    np.testing.assert_allclose(steps, 3.0, rtol=1e-6)
+    assert not fixes.gap_after.any()
+
+
+def test_courses_outside_0_to_360_are_wrapped_and_slow_ones_come_from_positions():
+    tel = straight(60)
+    heading = np.full(60, 90.0)
+    heading[10], heading[11], heading[12] = -270.0, 450.0, np.nan
+    speed = np.full(60, 30.0)
+    speed[40:45] = 0.5  # too slow for the receiver's course to mean anything
+    heading[40:45] = 200.0
+    tel = Telemetry.build(
+        "test", tel.t_s, tel.lat_deg, tel.lon_deg, speed_mps=speed, heading_deg=heading
+    )
+    fixes = clean_fixes(tel)
+    np.testing.assert_allclose(fixes.course_deg, 90.0, atol=1e-6)
+
+
+def test_negative_and_missing_gnss_speeds_are_mended():
+    tel = straight(60)
+    speed = np.full(60, 30.0)
+    speed[5] = -0.2  # some receivers report a tiny negative speed
+    speed[20:23] = np.nan
+    tel = Telemetry.build(
+        "test", tel.t_s, tel.lat_deg, tel.lon_deg, speed_mps=speed, heading_deg=tel.heading_deg
+    )
+    fixes = clean_fixes(tel)
+    assert fixes.speed_from_gnss
+    assert fixes.speed_mps[5] == 0.0
+    np.testing.assert_allclose(fixes.speed_mps[20:23], 30.0, rtol=1e-6)

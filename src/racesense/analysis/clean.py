@@ -188,14 +188,14 @@ def _imu_at_fixes(
     return _interp_finite(t, tel.t_s, values)
 
 
-def clean_fixes(tel: Telemetry) -> Fixes:
-    """Select, order, de-duplicate and de-spike the fixes of `tel`. Raises NoFixesError."""
+def _order_fixes(tel: Telemetry) -> tuple[npt.NDArray[np.intp], dict[str, int]]:
+    """The rows that are fixes, in time order, without repeated times; and how many
+    rows were dropped, by reason."""
     rows = np.flatnonzero(_valid_position_rows(tel))
     if rows.shape[0] < 2:
         raise NoFixesError("The file has no GNSS fixes with a position.")
     dropped = {"no_position": len(tel) - int(rows.shape[0])}
-    all_rows = rows.shape[0] == len(tel)
-    t_rows = tel.t_s if all_rows else tel.t_s[rows]
+    t_rows = tel.t_s[rows]
     steps = np.diff(t_rows)
     # Loggers write in time order; sort only the files that are not.
     in_order = bool(steps.min() >= 0) if steps.shape[0] else True
@@ -210,27 +210,38 @@ def clean_fixes(tel: Telemetry) -> Fixes:
         order = order[unique]
     if order.shape[0] < 2:
         raise NoFixesError("The file has fewer than two GNSS fixes at distinct times.")
+    return order, dropped
 
-    # Most files need no reordering at all: then views, not copies.
-    identity = in_order and all_rows and not duplicates
-    pick: npt.NDArray[np.intp] | slice = slice(None) if identity else order
+
+def clean_fixes(tel: Telemetry) -> Fixes:
+    """Select, order, de-duplicate and de-spike the fixes of `tel`. Raises NoFixesError."""
+    valid, increasing = kernels.rows_in_order(tel.t_s, tel.lat_deg, tel.lon_deg)
+    order: npt.NDArray[np.intp] | None = None
+    if valid == len(tel) and increasing and valid >= 2:
+        # Most files: every row a fix, in time order, no time twice. Then the fixes
+        # are views of the telemetry's own columns, not copies.
+        dropped = {"no_position": 0, "duplicate_time": 0}
+    else:
+        order, dropped = _order_fixes(tel)
+    pick: npt.NDArray[np.intp] | slice = slice(None) if order is None else order
     t = tel.t_s[pick]
     lat, lon = tel.lat_deg[pick], tel.lon_deg[pick]
     # The frame's origin: the centre of the session (longitudes taken relative to the
     # first fix, so a circuit on the antimeridian does not average to the far side).
-    lon_rel = lon - lon[0]
-    if not np.max(np.abs(lon_rel)) < 180.0:
-        lon_rel = (lon_rel + 180.0) % 360.0 - 180.0
-    frame = LocalFrame(
-        float(np.mean(lat)), float((lon[0] + np.mean(lon_rel) + 180.0) % 360.0 - 180.0)
-    )
-    x, y = frame.to_xy(lat, lon)
+    if kernels.any_far(lon, float(lon[0]), 180.0):
+        lon_rel = (lon - lon[0] + 180.0) % 360.0 - 180.0
+        mean_rel = float(np.mean(lon_rel))
+    else:
+        mean_rel = float(np.mean(lon)) - float(lon[0])
+    lon0 = (float(lon[0]) + mean_rel + 180.0) % 360.0 - 180.0
+    frame = LocalFrame(float(np.mean(lat)), lon0)
+    x, y = kernels.local_xy(lat, lon, frame.origin_lat_deg, lon0, *frame.m_per_deg)
     gnss_speed = tel.speed_mps[pick]
 
     keep, unresolved = _reject_spikes(t, x, y, gnss_speed)
     dropped["impossible_jump"] = int((~keep).sum())
     if not keep.all():
-        order = order[keep]
+        order = (np.arange(len(tel)) if order is None else order)[keep]
         pick = order
         t, lat, lon, x, y, gnss_speed = (a[keep] for a in (t, lat, lon, x, y, gnss_speed))
     dt = np.diff(t)
@@ -240,26 +251,20 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     gap_after[:-1] = (dt > max(_GAP_MIN_S, _GAP_PERIODS * period_s)) | unresolved
 
     window = max(3, round(_DERIVE_SPAN_S / max(period_s, 1e-3)) | 1)
-    speed_ok = np.isfinite(gnss_speed)
-    speed_from_gnss = bool(speed_ok.mean() > 0.5)
+    speed_from_gnss = kernels.count_finite(gnss_speed) > 0.5 * t.shape[0]
     if speed_from_gnss:
-        speed = gnss_speed.copy()
-        missing = np.flatnonzero(~speed_ok)
+        # Negatives raised to 0; speeds derived from positions are never negative.
+        speed, missing = kernels.speed_from_gnss(gnss_speed)
         if missing.shape[0]:
             speed[missing] = _derive_speed_course(t, x, y, window, missing)[0]
     else:
         everywhere = np.arange(t.shape[0])
         speed = moving_average(_derive_speed_course(t, x, y, window, everywhere)[0], window)
-    np.maximum(speed, 0.0, out=speed)
+        np.maximum(speed, 0.0, out=speed)
 
-    gnss_course = tel.heading_deg[pick]
-    course = gnss_course.copy()
-    outside = np.flatnonzero((course < 0.0) | (course >= 360.0))
-    if outside.shape[0]:
-        course[outside] %= 360.0
     # Course from positions where the receiver gave none, or where it is slow enough
     # for its course to be noise.
-    derive = np.flatnonzero(~np.isfinite(gnss_course) | (speed < _COURSE_MIN_SPEED_MPS))
+    course, derive = kernels.course_from_gnss(tel.heading_deg[pick], speed, _COURSE_MIN_SPEED_MPS)
     if derive.shape[0]:
         course[derive] = _derive_speed_course(t, x, y, window, derive)[1]
 

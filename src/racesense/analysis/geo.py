@@ -26,7 +26,8 @@ class LocalFrame:
     origin_lon_deg: float
 
     @property
-    def _scale(self) -> tuple[float, float]:
+    def m_per_deg(self) -> tuple[float, float]:
+        """Metres per degree of longitude and of latitude at the origin."""
         phi = math.radians(self.origin_lat_deg)
         s = 1.0 - WGS84_E2 * math.sin(phi) ** 2
         meridional_m = WGS84_A_M * (1.0 - WGS84_E2) / s**1.5
@@ -38,7 +39,7 @@ class LocalFrame:
     def to_xy(
         self, lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike
     ) -> tuple[FloatArray, FloatArray]:
-        kx, ky = self._scale
+        kx, ky = self.m_per_deg
         dlon = np.asarray(lon_deg, dtype=np.float64) - self.origin_lon_deg
         # Keep the frame continuous across the antimeridian (only a session that
         # crosses it needs the costly modulo).
@@ -49,7 +50,7 @@ class LocalFrame:
         return x, y
 
     def to_latlon(self, x_m: npt.ArrayLike, y_m: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-        kx, ky = self._scale
+        kx, ky = self.m_per_deg
         lat = self.origin_lat_deg + np.asarray(y_m, dtype=np.float64) / ky
         lon = self.origin_lon_deg + np.asarray(x_m, dtype=np.float64) / kx
         lon = (lon + 180.0) % 360.0 - 180.0

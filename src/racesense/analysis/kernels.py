@@ -400,3 +400,110 @@ def distance_from_speed(
             step = max(step, np.sqrt(dx * dx + dy * dy))
         dist[i + 1] = dist[i] + step
     return dist
+
+
+@njit(cache=True, error_model="numpy")
+def rows_in_order(t: FloatArray, lat: FloatArray, lon: FloatArray) -> tuple[int, bool]:
+    """(rows with a valid position, whether those rows' times strictly increase by more
+    than 1 us): one read of the three columns, for the common file that needs no
+    selecting, sorting or de-duplicating at all. Valid as in valid_position_rows."""
+    valid = 0
+    increasing = True
+    previous = 0.0
+    for i in range(t.shape[0]):
+        a, b = lat[i], lon[i]
+        if not (
+            np.isfinite(t[i])
+            and abs(a) <= 90.0
+            and abs(b) <= 180.0
+            and not (abs(a) < 1e-6 and abs(b) < 1e-6)
+        ):
+            continue
+        if valid and not t[i] - previous > 1e-6:
+            increasing = False
+        previous = t[i]
+        valid += 1
+    return valid, increasing
+
+
+@njit(cache=True, error_model="numpy")
+def any_far(values: FloatArray, center: float, limit: float) -> bool:
+    """True if some |value - center| is not below limit."""
+    for i in range(values.shape[0]):  # noqa: SIM110 (numba compiles no generators)
+        if not abs(values[i] - center) < limit:
+            return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def local_xy(
+    lat: FloatArray, lon: FloatArray, lat0: float, lon0: float, kx: float, ky: float
+) -> tuple[FloatArray, FloatArray]:
+    """x = (lon - lon0) * kx, y = (lat - lat0) * ky, with longitude differences taken
+    modulo 360 when any reaches 180 degrees (a session across the antimeridian)."""
+    n = lat.shape[0]
+    wrap = any_far(lon, lon0, 180.0)
+    x = np.empty(n)
+    y = np.empty(n)
+    for i in range(n):
+        dlon = lon[i] - lon0
+        if wrap:
+            dlon = (dlon + 180.0) % 360.0 - 180.0
+        x[i] = dlon * kx
+        y[i] = (lat[i] - lat0) * ky
+    return x, y
+
+
+@njit(cache=True, error_model="numpy")
+def count_finite(values: FloatArray) -> int:
+    count = 0
+    for i in range(values.shape[0]):
+        count += np.isfinite(values[i])
+    return count
+
+
+@njit(cache=True, error_model="numpy")
+def speed_from_gnss(gnss_speed: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """(the GNSS speed with negatives raised to 0, indices where it is missing)."""
+    n = gnss_speed.shape[0]
+    speed = np.empty(n)
+    missing = 0
+    for i in range(n):
+        v = gnss_speed[i]
+        speed[i] = v if not v < 0.0 else 0.0
+        missing += not np.isfinite(v)
+    where = np.empty(missing, dtype=np.intp)
+    k = 0
+    for i in range(n if missing else 0):
+        if not np.isfinite(gnss_speed[i]):
+            where[k] = i
+            k += 1
+    return speed, where
+
+
+@njit(cache=True, error_model="numpy")
+def course_from_gnss(
+    heading_deg: FloatArray, speed: FloatArray, min_speed_mps: float
+) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """(the GNSS course within [0, 360), indices where it is missing or where the car
+    is slower than min_speed_mps, so the course must come from positions)."""
+    n = heading_deg.shape[0]
+    course = np.empty(n)
+    derive = 0
+    outside = 0
+    for i in range(n):
+        c = heading_deg[i]
+        course[i] = c
+        outside += c < 0.0 or c >= 360.0
+        derive += not np.isfinite(c) or speed[i] < min_speed_mps
+    # Rare, and a float modulo is costly: only where needed, in a loop of its own.
+    for i in range(n if outside else 0):
+        if course[i] < 0.0 or course[i] >= 360.0:
+            course[i] %= 360.0
+    where = np.empty(derive, dtype=np.intp)
+    k = 0
+    for i in range(n if derive else 0):
+        if not np.isfinite(heading_deg[i]) or speed[i] < min_speed_mps:
+            where[k] = i
+            k += 1
+    return course, where
