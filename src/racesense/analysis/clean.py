@@ -27,6 +27,8 @@ _JUMP_SPEED_MARGIN = 1.5
 _JUMP_SPEED_FLOOR_MPS = 10.0
 _JUMP_NOISE_M = 15.0
 _MAX_CAR_SPEED_MPS = 120.0  # 432 km/h
+# Two fixes less than this apart in time are one fix logged twice.
+_MIN_STEP_S = 1e-6
 # No fix for this long (or for several nominal periods, if longer) is a gap.
 _GAP_MIN_S = 1.0
 _GAP_PERIODS = 5.0
@@ -203,7 +205,7 @@ def _order_fixes(tel: Telemetry) -> tuple[npt.NDArray[np.intp], dict[str, int]]:
     if not in_order:
         steps = np.diff(tel.t_s[order])
     unique = np.ones(order.shape[0], dtype=bool)
-    unique[1:] = steps > 1e-6
+    unique[1:] = steps > _MIN_STEP_S
     duplicates = order.shape[0] - int(np.count_nonzero(unique))
     dropped["duplicate_time"] = duplicates
     if duplicates:
@@ -215,7 +217,7 @@ def _order_fixes(tel: Telemetry) -> tuple[npt.NDArray[np.intp], dict[str, int]]:
 
 def clean_fixes(tel: Telemetry) -> Fixes:
     """Select, order, de-duplicate and de-spike the fixes of `tel`. Raises NoFixesError."""
-    valid, increasing = kernels.rows_in_order(tel.t_s, tel.lat_deg, tel.lon_deg)
+    valid, increasing = kernels.rows_in_order(tel.t_s, tel.lat_deg, tel.lon_deg, _MIN_STEP_S)
     order: npt.NDArray[np.intp] | None = None
     if valid == len(tel) and increasing and valid >= 2:
         # Most files: every row a fix, in time order, no time twice. Then the fixes
@@ -235,7 +237,7 @@ def clean_fixes(tel: Telemetry) -> Fixes:
         mean_rel = float(np.mean(lon)) - float(lon[0])
     lon0 = (float(lon[0]) + mean_rel + 180.0) % 360.0 - 180.0
     frame = LocalFrame(float(np.mean(lat)), lon0)
-    x, y = kernels.local_xy(lat, lon, frame.origin_lat_deg, lon0, *frame.m_per_deg)
+    x, y = frame.to_xy(lat, lon)
     gnss_speed = tel.speed_mps[pick]
 
     keep, unresolved = _reject_spikes(t, x, y, gnss_speed)

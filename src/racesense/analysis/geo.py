@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from racesense.analysis import kernels
 from racesense.analysis.telemetry import FloatArray
 
 WGS84_A_M = 6378137.0
@@ -39,15 +40,19 @@ class LocalFrame:
     def to_xy(
         self, lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike
     ) -> tuple[FloatArray, FloatArray]:
-        kx, ky = self.m_per_deg
-        dlon = np.asarray(lon_deg, dtype=np.float64) - self.origin_lon_deg
-        # Keep the frame continuous across the antimeridian (only a session that
-        # crosses it needs the costly modulo).
-        if dlon.size and not np.nanmax(np.abs(dlon)) < 180.0:
-            dlon = (dlon + 180.0) % 360.0 - 180.0
-        x = dlon * kx
-        y = (np.asarray(lat_deg, dtype=np.float64) - self.origin_lat_deg) * ky
-        return x, y
+        """Metres east and north of the origin, in the shape of the input. Continuous
+        across the antimeridian (kernels.local_xy)."""
+        lat = np.asarray(lat_deg, dtype=np.float64)
+        lon = np.asarray(lon_deg, dtype=np.float64)
+        shape = np.broadcast_shapes(lat.shape, lon.shape)
+        x, y = kernels.local_xy(
+            np.ravel(np.broadcast_to(lat, shape)),
+            np.ravel(np.broadcast_to(lon, shape)),
+            self.origin_lat_deg,
+            self.origin_lon_deg,
+            *self.m_per_deg,
+        )
+        return x.reshape(shape), y.reshape(shape)
 
     def to_latlon(self, x_m: npt.ArrayLike, y_m: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         kx, ky = self.m_per_deg

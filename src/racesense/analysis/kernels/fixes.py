@@ -13,45 +13,45 @@ from numba import njit
 from racesense.analysis.telemetry import FloatArray
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _is_fix(t: float, lat: float, lon: float) -> bool:
+    """A row with a time and a plausible position. 0,0 is what many receivers report
+    before their first fix, so it is no position."""
+    return (
+        np.isfinite(t)
+        and abs(lat) <= 90.0  # False for NaN, like every comparison
+        and abs(lon) <= 180.0
+        and not (abs(lat) < 1e-6 and abs(lon) < 1e-6)
+    )
+
+
 @njit(cache=True, error_model="numpy")
 def valid_position_rows(t: FloatArray, lat: FloatArray, lon: FloatArray) -> npt.NDArray[np.bool_]:
-    """Rows with a time and a plausible position. 0,0 is what many receivers report
-    before their first fix, so it is no position."""
-    n = t.shape[0]
-    ok = np.empty(n, dtype=np.bool_)
-    for i in range(n):
-        a, b = lat[i], lon[i]
-        ok[i] = (
-            np.isfinite(t[i])
-            and abs(a) <= 90.0  # False for NaN, like every comparison
-            and abs(b) <= 180.0
-            and not (abs(a) < 1e-6 and abs(b) < 1e-6)
-        )
+    """Which rows are fixes (_is_fix)."""
+    ok = np.empty(t.shape[0], dtype=np.bool_)
+    for i in range(t.shape[0]):
+        ok[i] = _is_fix(t[i], lat[i], lon[i])
     return ok
 
 
 @njit(cache=True, error_model="numpy")
-def rows_in_order(t: FloatArray, lat: FloatArray, lon: FloatArray) -> tuple[int, bool]:
-    """(rows with a valid position, whether those rows' times strictly increase by more
-    than 1 us): one read of the three columns, for the common file that needs no
-    selecting, sorting or de-duplicating at all. Valid as in valid_position_rows."""
-    valid = 0
+def rows_in_order(
+    t: FloatArray, lat: FloatArray, lon: FloatArray, min_step_s: float
+) -> tuple[int, bool]:
+    """(how many rows are fixes, whether the fixes' times each exceed the last by more
+    than min_step_s): one read of the three columns, for the common file that needs no
+    selecting, sorting or de-duplicating at all."""
+    fixes = 0
     increasing = True
     previous = 0.0
     for i in range(t.shape[0]):
-        a, b = lat[i], lon[i]
-        if not (
-            np.isfinite(t[i])
-            and abs(a) <= 90.0
-            and abs(b) <= 180.0
-            and not (abs(a) < 1e-6 and abs(b) < 1e-6)
-        ):
+        if not _is_fix(t[i], lat[i], lon[i]):
             continue
-        if valid and not t[i] - previous > 1e-6:
+        if fixes and not t[i] - previous > min_step_s:
             increasing = False
         previous = t[i]
-        valid += 1
-    return valid, increasing
+        fixes += 1
+    return fixes, increasing
 
 
 @njit(cache=True, error_model="numpy")
