@@ -69,10 +69,12 @@ def _speed_extremes_mps(fixes: Fixes, spans: list[LapSpan]) -> list[tuple[float,
         bounds = np.array(
             [b for k in filled for b in (spans[k].start_index, spans[k].end_index)], dtype=np.intp
         )
-        # reduceat over [start, end) pairs; the end of the last lap may be len(fixes).
-        speed = np.append(fixes.speed_mps, np.nan)
-        highest = np.maximum.reduceat(speed, bounds)[::2].tolist()
-        lowest = np.minimum.reduceat(speed, bounds)[::2].tolist()
+        # reduceat over [start, end) pairs. Only the last lap can end at len(fixes),
+        # which reduceat cannot take; without it, the last start reduces to the end.
+        if bounds[-1] == len(fixes):
+            bounds = bounds[:-1]
+        highest = np.maximum.reduceat(fixes.speed_mps, bounds)[::2].tolist()
+        lowest = np.minimum.reduceat(fixes.speed_mps, bounds)[::2].tolist()
         for k, hi, lo in zip(filled, highest, lowest, strict=True):
             out[k] = (hi, lo)
     return out
