@@ -253,16 +253,15 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     gap_after[:-1] = (dt > max(_GAP_MIN_S, _GAP_PERIODS * period_s)) | unresolved
 
     window = max(3, round(_DERIVE_SPAN_S / max(period_s, 1e-3)) | 1)
-    speed_from_gnss = kernels.count_finite(gnss_speed) > 0.5 * t.shape[0]
-    if speed_from_gnss:
-        # Negatives raised to 0; speeds derived from positions are never negative.
-        speed, missing = kernels.speed_from_gnss(gnss_speed)
-        if missing.shape[0]:
-            speed[missing] = _derive_speed_course(t, x, y, window, missing)[0]
-    else:
+    # Negatives raised to 0; speeds derived from positions are never negative.
+    speed, missing = kernels.speed_from_gnss(gnss_speed)
+    speed_from_gnss = missing.shape[0] < 0.5 * t.shape[0]
+    if not speed_from_gnss:
         everywhere = np.arange(t.shape[0])
         speed = moving_average(_derive_speed_course(t, x, y, window, everywhere)[0], window)
         np.maximum(speed, 0.0, out=speed)
+    elif missing.shape[0]:
+        speed[missing] = _derive_speed_course(t, x, y, window, missing)[0]
 
     # Course from positions where the receiver gave none, or where it is slow enough
     # for its course to be noise.

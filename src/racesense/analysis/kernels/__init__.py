@@ -16,7 +16,6 @@ laps are traced on two cores.
 
 from racesense.analysis.kernels.fixes import (
     any_far,
-    count_finite,
     course_from_gnss,
     distance_from_speed,
     impossible_steps,
@@ -31,7 +30,6 @@ from racesense.analysis.kernels.projection import project_and_delta, project_and
 
 __all__ = [
     "any_far",
-    "count_finite",
     "course_from_gnss",
     "distance_from_speed",
     "estimate_crossings",

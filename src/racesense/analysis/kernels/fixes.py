@@ -83,14 +83,6 @@ def local_xy(
 
 
 @njit(cache=True, error_model="numpy")
-def count_finite(values: FloatArray) -> int:
-    count = 0
-    for i in range(values.shape[0]):
-        count += np.isfinite(values[i])
-    return count
-
-
-@njit(cache=True, error_model="numpy")
 def speed_from_gnss(gnss_speed: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
     """(the GNSS speed with negatives raised to 0, indices where it is missing)."""
     n = gnss_speed.shape[0]
