@@ -62,9 +62,12 @@ class LocalFrame:
         return lat, lon
 
 
+EARTH_RADIUS_M = 6371008.8  # WGS84 mean radius
+
+
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance on a sphere of the WGS84 mean radius."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371008.8 * math.asin(math.sqrt(min(1.0, h)))
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))

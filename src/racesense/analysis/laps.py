@@ -16,6 +16,7 @@ import numpy as np
 
 from racesense.analysis.clean import Fixes
 from racesense.analysis.crossings import Crossing
+from racesense.analysis.results import LapKind
 
 # A crossing counts only if the car was moving: a car parked on the line, with
 # GNSS noise jittering it back and forth, crosses it a hundred times.
@@ -42,7 +43,7 @@ class LapSpan:
     end_s: float
     start_index: int  # first fix inside the lap
     end_index: int  # one past the last fix inside the lap
-    kind: str  # "out" | "timed" | "in"
+    kind: LapKind
     complete: bool
     valid: bool
     invalid_reason: str | None
@@ -125,6 +126,7 @@ def build_laps(fixes: Fixes, accepted: list[Crossing], t0_s: float) -> list[LapS
         lo, hi = first[k], last[k]
         complete = 0 < k < len(bounds) - 2
         reason: str | None = None
+        kind: LapKind
         if not complete:
             kind = "out" if k == 0 else "in"
             reason = "partial lap"

@@ -32,7 +32,14 @@ from racesense.analysis.sectors import (
 )
 from racesense.analysis.telemetry import Telemetry
 from racesense.analysis.traces import MPS_TO_KMH, lap_traces
-from racesense.analysis.track import GateXY, Track, gate_across_travel, gate_xy, match_track
+from racesense.analysis.track import (
+    GateXY,
+    Track,
+    TrackSource,
+    gate_across_travel,
+    gate_xy,
+    match_track,
+)
 
 
 def _track_name(tel: Telemetry) -> str:
@@ -142,6 +149,7 @@ def analyse(
         chosen, sf = _choose_track(fixes, track, tracks)
     except TrackError as exc:
         return _no_laps(tel, fixes, None, str(exc))
+    source: TrackSource
     if chosen is None:
         source, name = "detected", _track_name(tel)
     else:

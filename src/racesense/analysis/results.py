@@ -9,12 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal, TypedDict
 
 from racesense.analysis.telemetry import FloatArray
-from racesense.analysis.track import LatLon
+from racesense.analysis.track import LatLon, TrackSource
+from racesense.isotime import iso_utc
 
 Line = tuple[LatLon, LatLon]
+# "out": from the session's start (or the pit exit) to the first crossing; "timed":
+# between two crossings; "in": the last crossing to the end, or into the pits.
+LapKind = Literal["out", "timed", "in"]
+# Where the lateral and longitudinal g of a trace come from.
+GSource = Literal["imu", "gps"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,7 @@ class LapResult:
     start_s: float  # seconds from the first sample of the file
     end_s: float
     time_s: float
-    kind: str  # "out" | "timed" | "in"
+    kind: LapKind
     complete: bool  # bounded by two start/finish crossings
     valid: bool
     invalid_reason: str | None
@@ -37,7 +43,7 @@ class LapResult:
 @dataclass(frozen=True)
 class TrackResult:
     name: str
-    source: str  # "list" | "detected" | "user"
+    source: TrackSource
     start_finish: Line
     sectors: tuple[Line, ...]
 
@@ -60,7 +66,7 @@ class LapTrace:
     g_lat: FloatArray  # positive left
     g_lon: FloatArray  # positive forward
     delta_s: FloatArray
-    g_source: str  # "imu" | "gps"
+    g_source: GSource
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +99,50 @@ class SessionAnalysis:
         return None
 
 
+class LapDocument(TypedDict):
+    number: int
+    time_s: float | None
+    start_s: float | None
+    end_s: float | None
+    sectors_s: list[float | None]
+    kind: LapKind
+    complete: bool
+    valid: bool
+    invalid_reason: str | None
+    max_speed_kmh: float | None
+    min_speed_kmh: float | None
+    avg_speed_kmh: float | None
+    distance_m: float | None
+
+
+class TrackDocument(TypedDict):
+    name: str
+    source: TrackSource
+    start_finish: list[list[float]]  # [[lat, lon], [lat, lon]]
+    sectors: list[list[list[float]]]
+
+
+class ResultDocument(TypedDict):
+    """What an analysis found in a file, and nothing about where it is kept: no id, no
+    status (the API adds those from its database row when it serves the document)."""
+
+    format: str
+    device_id: str | None
+    started_at: str | None  # ISO 8601, UTC
+    track: TrackDocument | None
+    laps: list[LapDocument]
+    lap_count: int
+    best_lap_s: float | None
+    best_lap_number: int | None
+    theoretical_best_s: float | None
+    best_sectors_s: list[float | None]
+    reference_lap_number: int | None
+    reason: str | None
+    fix_count: int
+    duration_s: float | None
+    warnings: list[str]
+
+
 def _num(value: float | None, digits: int = 3) -> float | None:
     if value is None or not math.isfinite(value):
         return None
@@ -103,13 +153,7 @@ def _line(line: Line) -> list[list[float]]:
     return [[round(p[0], 7), round(p[1], 7)] for p in line]
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def lap_document(lap: LapResult) -> dict[str, Any]:
+def lap_document(lap: LapResult) -> LapDocument:
     return {
         "number": lap.number,
         "time_s": _num(lap.time_s),
@@ -127,22 +171,14 @@ def lap_document(lap: LapResult) -> dict[str, Any]:
     }
 
 
-def to_document(
-    analysis: SessionAnalysis,
-    *,
-    session_id: str | None = None,
-    status: str = "ready",
-    error: str | None = None,
-) -> dict[str, Any]:
-    """The results document (the API's `GET /api/sessions/{id}`)."""
+def to_document(analysis: SessionAnalysis) -> ResultDocument:
+    """The results document (served, with its session's state, by
+    `GET /api/sessions/{id}`; printed by `racesense analyse --json`)."""
     track = analysis.track
     return {
-        "id": session_id,
-        "status": status,
-        "error": error,
         "format": analysis.format,
         "device_id": analysis.device_id,
-        "started_at": _iso(analysis.started_at),
+        "started_at": iso_utc(analysis.started_at),
         "track": None
         if track is None
         else {
@@ -162,24 +198,4 @@ def to_document(
         "fix_count": analysis.fix_count,
         "duration_s": _num(analysis.duration_s),
         "warnings": list(analysis.warnings),
-    }
-
-
-def _column(values: FloatArray, digits: int) -> list[float | None]:
-    return [None if not math.isfinite(v) else round(v, digits) for v in values.tolist()]
-
-
-def trace_document(trace: LapTrace) -> dict[str, Any]:
-    """A lap's trace, column-wise (the API's `GET /api/sessions/{id}/laps/{n}/trace`)."""
-    return {
-        "lap": trace.number,
-        "g_source": trace.g_source,
-        "t_s": _column(trace.t_s, 3),
-        "distance_m": _column(trace.distance_m, 1),
-        "speed_kmh": _column(trace.speed_kmh, 2),
-        "lat_deg": _column(trace.lat_deg, 7),
-        "lon_deg": _column(trace.lon_deg, 7),
-        "g_lat": _column(trace.g_lat, 3),
-        "g_lon": _column(trace.g_lon, 3),
-        "delta_s": _column(trace.delta_s, 3),
     }

@@ -17,7 +17,7 @@ from racesense.analysis import kernels
 from racesense.analysis.clean import Fixes
 from racesense.analysis.delta import ReferencePath, delta_for_laps
 from racesense.analysis.laps import LapSpan
-from racesense.analysis.results import LapTrace
+from racesense.analysis.results import GSource, LapTrace
 from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, FloatArray
 
 MAX_TRACE_POINTS = 2000
@@ -120,7 +120,7 @@ def _traces(
     speed_k *= MPS_TO_KMH
     g_lat /= STANDARD_GRAVITY_MPS2
     g_lon /= STANDARD_GRAVITY_MPS2
-    g_source = "imu" if fixes.accel_from_imu else "gps"
+    g_source: GSource = "imu" if fixes.accel_from_imu else "gps"
     traces = []
     for k, span in enumerate(spans):
         a, b = int(offsets[k]), int(offsets[k + 1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from racesense.analysis.errors import TrackError
 from racesense.analysis.geo import LocalFrame
 
 LatLon = tuple[float, float]
+# "list": the user's track list; "detected": found in the data; "user": given for one
+# analysis (a command-line option, or a line forced on one session).
+TrackSource = Literal["list", "detected", "user"]
 
 # Half the length of a line drawn from a single point. A start/finish point from a
 # list may sit on the pit wall rather than the racing line; 25 m either side covers a
@@ -66,7 +70,7 @@ class Track:
     start_finish: Gate | None = None
     start_finish_point: LatLon | None = None
     sectors: tuple[Gate | LatLon, ...] = ()
-    source: str = "list"
+    source: TrackSource = "list"
 
     def __post_init__(self) -> None:
         if (self.start_finish is None) == (self.start_finish_point is None):
