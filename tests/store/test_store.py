@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from sqlalchemy.orm import Session as OrmSession
 
-from racesense.store import jobs, sessions, tokens
+from racesense.store import jobs, results, sessions, tokens
 from racesense.store.blobs import BlobStore, HashMismatchError
-from racesense.store.db import make_engine, migrate
-from racesense.store.models import Job
+from racesense.store.db import make_engine, migrate, reading, writing
+from racesense.store.models import Job, Session
 
 
 @pytest.fixture
@@ -104,7 +103,7 @@ def test_workers_never_take_the_same_job(engine) -> None:
         while (job := jobs.claim(engine, name)) is not None:
             with lock:
                 taken.append(job.job_id)
-            jobs.finish(engine, job.job_id)
+            assert results.persist(engine, job, results.Rejected("unknown_format", "no"))
 
     threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
     for t in threads:
@@ -129,20 +128,97 @@ def test_expired_lease_makes_a_job_claimable(engine) -> None:
     _make_sessions(engine, 1)
     job = jobs.claim(engine, "dead-worker")
     assert job is not None
-    with OrmSession(engine) as db, db.begin():
+    with writing(engine) as db:
         long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
         db.execute(update(Job).where(Job.id == job.job_id).values(locked_at=long_ago))
     assert jobs.claim(engine, "live-worker") is not None
 
 
-def test_failures_retry_with_backoff_then_stop(engine) -> None:
-    _make_sessions(engine, 1)
+def test_crashes_retry_with_backoff_then_stop(engine) -> None:
+    (session_id,) = _make_sessions(engine, 1)
+    job = jobs.claim(engine, "w")
+    assert job is not None and sessions.get(engine, session_id).status == "processing"
+    again = results.persist(engine, job, results.Crashed("worker died"))
+    assert again is not None and again.status == "queued"
+    assert jobs.claim(engine, "w") is None  # backing off, not a retry storm
+    with writing(engine) as db:  # the back-off is over
+        db.execute(update(Job).values(not_before=dt.datetime.now(dt.UTC)))
+    for attempt in range(2, jobs.MAX_ATTEMPTS + 1):
+        job = jobs.claim(engine, "w")
+        assert job is not None and job.attempt == attempt
+        persisted = results.persist(engine, job, results.Crashed("still crashing"))
+        with writing(engine) as db:
+            db.execute(update(Job).values(not_before=dt.datetime.now(dt.UTC)))
+    assert persisted is not None and persisted.status == "failed"
+    row = sessions.get(engine, session_id)
+    assert row.error_code == "internal_error" and "logged" in row.error
+    assert jobs.pending_count(engine) == 0 and jobs.claim(engine, "w") is None
+
+
+def test_rejected_file_ends_at_once_with_its_code(engine) -> None:
+    (session_id,) = _make_sessions(engine, 1)
     job = jobs.claim(engine, "w")
     assert job is not None
-    assert jobs.fail(engine, job, "crash", retry=True) is True
-    assert jobs.claim(engine, "w") is None  # backing off, not a retry storm
-    rejected = jobs.Claimed(job.job_id, job.session_id, attempt=jobs.MAX_ATTEMPTS)
-    assert jobs.fail(engine, rejected, "still crashing", retry=True) is False
+    stored = results.persist(engine, job, results.Rejected("unknown_format", "Not a log."))
+    assert stored is not None and stored.status == "failed"
+    row = sessions.get(engine, session_id)
+    assert (row.status, row.error_code, row.error) == ("failed", "unknown_format", "Not a log.")
+    assert jobs.pending_count(engine) == 0
+
+
+def _analysed(lap_count: int = 2) -> results.Analysed:
+    summary = results.SessionSummary(
+        "rscore-csv-1",
+        "RS-1",
+        dt.datetime(2026, 5, 1, tzinfo=dt.UTC),
+        "Park",
+        lap_count,
+        61.5,
+        52.0,
+        -1.0,
+    )
+    return results.Analysed(summary, b'{"laps":[]}', {1: b"one", 2: b"two"})
+
+
+def test_outcome_status_and_job_end_are_one_transaction(engine) -> None:
+    (session_id,) = _make_sessions(engine, 1)
+    job = jobs.claim(engine, "w")
+    assert job is not None
+    stored = results.persist(engine, job, _analysed())
+    assert stored is not None and stored.status == "ready"
+    row = sessions.get(engine, session_id)
+    assert (row.status, row.lap_count, row.sf_lat, row.result) == ("ready", 2, 52.0, '{"laps":[]}')
+    assert sessions.get_trace(engine, session_id, 2) == b"two"
+    with reading(engine) as db:
+        assert db.get(Job, job.job_id).state == "done"
+    # Asked for again while it ran: the session stays queued for the next run.
+    jobs.enqueue_now(engine, [session_id])
+    second = jobs.claim(engine, "w2")
+    jobs.enqueue_now(engine, [session_id])
+    assert second is not None
+    assert results.persist(engine, second, _analysed()).status == "queued"
+
+
+def test_a_job_that_is_no_longer_ours_writes_nothing(engine) -> None:
+    (session_id,) = _make_sessions(engine, 1)
+    job = jobs.claim(engine, "slow-worker")
+    assert job is not None
+    with writing(engine) as db:  # its lease ran out, and another worker took the job
+        long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        db.execute(update(Job).where(Job.id == job.job_id).values(locked_at=long_ago))
+    taken = jobs.claim(engine, "fast-worker")
+    assert taken is not None and taken.job_id == job.job_id
+    assert results.persist(engine, job, _analysed(lap_count=9)) is None
+    assert results.persist(engine, taken, _analysed(lap_count=3)) is not None
+    assert sessions.get(engine, session_id).lap_count == 3
+
+
+def test_a_job_whose_session_is_deleted_ends_cleanly(engine) -> None:
+    (session_id,) = _make_sessions(engine, 1)
+    job = jobs.claim(engine, "w")
+    assert job is not None
+    sessions.delete_session(engine, session_id)
+    assert results.persist(engine, job, _analysed()) is None
     assert jobs.pending_count(engine) == 0
 
 
@@ -155,3 +231,29 @@ def test_tokens_store_only_a_hash(engine) -> None:
     assert tokens.revoke(engine, info.id or 0)
     assert tokens.verify(engine, token, None) is None
     assert tokens.verify(engine, "env-admin", "env-admin") is not None
+
+
+def test_a_read_neither_waits_for_nor_blocks_a_writer(engine) -> None:
+    """SQLite: reads take no lock (WAL snapshot); only writes queue for the write lock."""
+    (session_id,) = _make_sessions(engine, 1)
+    seen: list[str] = []
+
+    def read() -> None:
+        row = sessions.get(engine, session_id)
+        seen.append(row.filename)
+
+    with writing(engine) as db:  # a writer holds the lock...
+        db.execute(update(Session).values(filename="renamed"))
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(timeout=5)
+        assert not reader.is_alive() and seen == ["0"]  # ...a read goes on, seeing the past
+    with reading(engine) as db:  # a read transaction is open...
+        assert db.get(Session, session_id).filename == "renamed"
+        done: list[bool] = []
+        writer = threading.Thread(
+            target=lambda: done.append(tokens.create(engine, "phone", "user")[1].id is not None)
+        )
+        writer.start()
+        writer.join(timeout=5)
+        assert not writer.is_alive() and done == [True]  # ...and a write still goes through

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -57,34 +56,16 @@ def tracks_import(args: argparse.Namespace) -> int:
 def reanalyse(args: argparse.Namespace) -> int:
     """Queue every session again and work through the queue here (a running server
     shares the queue safely)."""
-    from racesense.jobs.analysis_job import run_analysis
+    from racesense.jobs.complete import complete
 
     settings, engine = _open(args.data_dir)
-    ids = sessions.all_ids(engine)
-    jobs.enqueue_now(engine, ids)
+    jobs.enqueue_now(engine, sessions.all_ids(engine))
     blobs = BlobStore(settings.blob_dir)
-    listed = track_store.all_tracks(engine)
     done = 0
     while (claimed := jobs.claim(engine, "cli-reanalyse")) is not None:
-        row = sessions.get(engine, claimed.session_id)
-        if row is None:
-            jobs.finish(engine, claimed.job_id)
-            continue
-        forced = track_store.forced_track(row.track_override)
-        output = run_analysis(str(blobs.path_for(row.sha256)), listed, forced)
-        if output.document is not None:
-            output.document.update(id=row.id, status=output.status)
-        sessions.store_result(
-            engine,
-            row.id,
-            status=output.status,
-            error=output.error,
-            document_json=json.dumps(output.document) if output.document else None,
-            traces=output.traces,
-            summary=output.summary,
-        )
-        jobs.finish(engine, claimed.job_id)
-        done += 1
-        print(f"{row.id} {row.filename}: {output.status}", file=sys.stderr)
+        persisted = complete(engine, blobs, claimed)
+        if persisted is not None:
+            done += 1
+            print(f"{persisted.session_id}: {persisted.status}", file=sys.stderr)
     print(f"{done} sessions re-analysed")
     return 0

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import itertools
 import logging
 import multiprocessing
 import os
 import socket
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -22,8 +23,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from racesense.jobs.analysis_job import JobOutput, run_analysis
-from racesense.store import jobs, sessions, tracks
+from racesense.analysis.track import Track
+from racesense.jobs.analysis_job import run_analysis
+from racesense.jobs.complete import complete
+from racesense.store import jobs, results
 from racesense.store.blobs import BlobStore
 
 log = logging.getLogger("racesense.jobs")
@@ -50,6 +53,8 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._name = f"{host_prefix()}{os.getpid()}"
+        self._claims = itertools.count()
+        self._pool_lock = threading.Lock()
         self._stopping = False
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -89,11 +94,11 @@ class Dispatcher:
     async def _loop(self) -> None:
         while not self._stopping:
             while len(self._running) < self.workers and not self._stopping:
-                claimed = await asyncio.to_thread(
-                    jobs.claim, self.engine, f"{self._name}:{len(self._running)}"
-                )
+                worker = f"{self._name}:{next(self._claims)}"
+                claimed = await asyncio.to_thread(jobs.claim, self.engine, worker)
                 if claimed is None:
                     break
+                self.on_event({"type": "session", "id": claimed.session_id, "status": "processing"})
                 task = asyncio.create_task(self._run(claimed))
                 self._running.add(task)
                 task.add_done_callback(self._done)
@@ -106,58 +111,31 @@ class Dispatcher:
         self._wake.set()  # a worker is free
 
     async def _run(self, job: jobs.Claimed) -> None:
-        row = await asyncio.to_thread(sessions.get, self.engine, job.session_id)
-        if row is None:  # deleted meanwhile
-            await asyncio.to_thread(jobs.finish, self.engine, job.job_id)
-            return
-        await asyncio.to_thread(sessions.set_status, self.engine, row.id, "processing")
-        self.on_event({"type": "session", "id": row.id, "status": "processing"})
-        listed = await asyncio.to_thread(tracks.all_tracks, self.engine)
-        raw = str(self.blobs.path_for(row.sha256))
-        forced = tracks.forced_track(row.track_override)
-        assert self._pool is not None
-        try:
-            loop = asyncio.get_running_loop()
-            output: JobOutput = await loop.run_in_executor(
-                self._pool, run_analysis, raw, listed, forced
+        persisted = await asyncio.to_thread(complete, self.engine, self.blobs, job, self._in_worker)
+        if persisted is not None:
+            self.on_event(
+                {
+                    "type": "session",
+                    "id": persisted.session_id,
+                    "status": persisted.status,
+                    "sync_id": persisted.sync_id,
+                }
             )
-        except asyncio.CancelledError:
-            raise
-        except BrokenProcessPool as exc:
-            self._pool = self._new_pool()
-            await self._failed(job, row.id, f"worker crashed: {exc}", retry=True)
-            return
-        except Exception as exc:  # a bug in the analysis: record it, retry a few times
-            log.exception("analysis of session %s failed", row.id)
-            await self._failed(job, row.id, f"internal error: {exc!r}", retry=True)
-            return
-        document_json = None
-        if output.document is not None:
-            output.document["id"] = row.id
-            output.document["status"] = output.status
-            document_json = json.dumps(output.document)
-        await asyncio.to_thread(
-            sessions.store_result,
-            self.engine,
-            row.id,
-            status=output.status,
-            error=output.error,
-            document_json=document_json,
-            traces=output.traces,
-            summary=output.summary,
-        )
-        await asyncio.to_thread(jobs.finish, self.engine, job.job_id)
-        self.on_event(
-            {"type": "session", "id": row.id, "status": output.status, "sync_id": row.sync_id}
-        )
 
-    async def _failed(self, job: jobs.Claimed, session_id: str, error: str, retry: bool) -> None:
-        again = await asyncio.to_thread(jobs.fail, self.engine, job, error, retry=retry)
-        status = "queued" if again else "failed"
-        await asyncio.to_thread(sessions.set_status, self.engine, session_id, status, error)
-        self.on_event({"type": "session", "id": session_id, "status": status})
+    def _in_worker(
+        self, raw_path: str, listed: list[Track], forced: Track | None
+    ) -> results.Analysed | results.Rejected:
+        """Run the analysis in a worker process (called from a thread, which waits)."""
+        pool = self._pool
+        assert pool is not None
+        try:
+            return pool.submit(run_analysis, raw_path, listed, forced).result()
+        except BrokenProcessPool:
+            with self._pool_lock:  # a worker died: the next job gets a fresh pool
+                if self._pool is pool and not self._stopping:
+                    self._pool = self._new_pool()
+            raise
 
 
 def _warm_up() -> None:
-    import racesense.analysis.pipeline
-    import racesense.ingest  # noqa: F401
+    import racesense.jobs.analysis_job  # noqa: F401  (the analysis, importers, encoders)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session as OrmSession
+
+# Execution option that marks a connection as one that will write (see `writing`).
+_WRITE = "racesense_write"
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -34,12 +38,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
-    """Take SQLite's write lock when a transaction starts. A transaction that reads and
-    then writes would otherwise fail at once ("database is locked") whenever another
-    connection wrote in between; waiting at BEGIN is what busy_timeout handles. Reads
-    are short, so serialising them with the writes costs little here."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection: Any) -> None:
+    """SQLite: a write transaction takes the write lock when it starts (BEGIN IMMEDIATE).
+    One that read first and then wrote would fail at once ("database is locked") if
+    another connection wrote in between; waiting at BEGIN is what busy_timeout handles,
+    so writes queue in turn. A read takes no lock at all (plain BEGIN: in WAL mode, a
+    snapshot), so readers never hold up a writer nor wait for one."""
+    write = connection.get_execution_options().get(_WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def reading(engine: Engine) -> OrmSession:
+    """A session for reads only (`with reading(engine) as db:`). Loaded rows stay usable
+    after it closes."""
+    return OrmSession(engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[OrmSession]:
+    """One write transaction, committed when the block ends, rolled back on an error.
+    Every write to the database goes through here."""
+    with (
+        OrmSession(engine.execution_options(**{_WRITE: True}), expire_on_commit=False) as db,
+        db.begin(),
+    ):
+        yield db
 
 
 def make_engine(url: str) -> Engine:
@@ -47,7 +70,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", _begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -57,9 +80,12 @@ def is_postgresql(engine: Engine) -> bool:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema up to date (run at every start; a no-op when current)."""
+    """Bring the schema up to date (run once at every start; a no-op when current)."""
+    from alembic import command  # only here: the analysis workers never load Alembic
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with engine.execution_options(**{_WRITE: True}).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

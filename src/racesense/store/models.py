@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,12 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# A session's state, the only place it is kept: queued -> processing -> ready | failed
+# (a crashed analysis that will be retried goes back to queued).
+SessionStatus = Literal["queued", "processing", "ready", "failed"]
+# The queue's own state of one analysis run.
+JobState = Literal["queued", "processing", "done", "failed"]
 
 
 class Base(DeclarativeBase):
@@ -38,23 +45,30 @@ class Session(Base):
     device_id: Mapped[str | None] = mapped_column(String(64), index=True)
     sync_id: Mapped[str | None] = mapped_column(String(32), index=True)
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # queued -> processing -> ready | failed
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[SessionStatus] = mapped_column(String(16), default="queued")
+    # Why the analysis failed: a stable code (`unknown_format`, `no_fixes`, ...) for
+    # programs, and a sentence for people.
+    error_code: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     format: Mapped[str | None] = mapped_column(String(32))
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     track_name: Mapped[str | None] = mapped_column(String(200), index=True)
     lap_count: Mapped[int | None] = mapped_column(Integer)
     best_lap_s: Mapped[float | None] = mapped_column(Float)
+    # Where the analysis put the start/finish (the line's middle), so that sessions near
+    # a new track are found by a query.
+    sf_lat: Mapped[float | None] = mapped_column(Float, index=True)
+    sf_lon: Mapped[float | None] = mapped_column(Float)
     # A track the user forced on this session (JSON), used by every re-analysis.
     track_override: Mapped[str | None] = mapped_column(Text)
-    # The results document (JSON text), as GET /api/sessions/{id} returns it.
+    # The results document (JSON, analysis.results.ResultDocument): what the analysis
+    # found, without this row's state, which GET /api/sessions/{id} adds when serving it.
     result: Mapped[str | None] = mapped_column(Text)
     analysed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Trace(Base):
-    """A lap's trace, gzip-compressed JSON (derived: rebuilt by re-analysis)."""
+    """A lap's trace, Arrow IPC (analysis.trace_format; derived: rebuilt by re-analysis)."""
 
     __tablename__ = "traces"
 
@@ -73,8 +87,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
-    # queued -> processing -> done | failed
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[JobState] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     locked_by: Mapped[str | None] = mapped_column(String(64))

@@ -7,8 +7,8 @@ import json
 import secrets
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session as OrmSession
 
+from racesense.store.db import reading, writing
 from racesense.store.models import Sync
 
 
@@ -20,18 +20,18 @@ def create(engine: Engine, ttl_s: float, device_id: str | None = None) -> Sync:
         expires_at=now + dt.timedelta(seconds=ttl_s),
         device_id=device_id,
     )
-    with OrmSession(engine, expire_on_commit=False) as db, db.begin():
+    with writing(engine) as db:
         db.add(row)
     return row
 
 
 def get(engine: Engine, sync_id: str) -> Sync | None:
-    with OrmSession(engine, expire_on_commit=False) as db:
+    with reading(engine) as db:
         return db.get(Sync, sync_id)
 
 
 def save_report(engine: Engine, sync_id: str, report: dict[str, object]) -> bool:
-    with OrmSession(engine) as db, db.begin():
+    with writing(engine) as db:
         row = db.get(Sync, sync_id)
         if row is None:
             return False

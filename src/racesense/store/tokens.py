@@ -13,8 +13,8 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session as OrmSession
 
+from racesense.store.db import reading, writing
 from racesense.store.models import Token
 
 SCOPES = ("admin", "user", "upload")
@@ -46,7 +46,7 @@ def create(
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     token = PREFIX + secrets.token_urlsafe(24)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl_s) if ttl_s else None
-    with OrmSession(engine) as db, db.begin():
+    with writing(engine) as db:
         row = Token(
             name=name, token_sha256=digest(token), scope=scope, sync_id=sync_id, expires_at=expires
         )
@@ -62,7 +62,7 @@ def verify(engine: Engine, token: str, admin_token: str | None) -> TokenInfo | N
         return TokenInfo(None, "environment admin token", "admin", None, None)
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
-    with OrmSession(engine) as db:
+    with reading(engine) as db:
         row = db.scalar(select(Token).where(Token.token_sha256 == digest(token)))
         if row is None or row.revoked_at is not None:
             return None
@@ -76,12 +76,12 @@ def verify(engine: Engine, token: str, admin_token: str | None) -> TokenInfo | N
 
 
 def list_tokens(engine: Engine) -> list[Token]:
-    with OrmSession(engine, expire_on_commit=False) as db:
+    with reading(engine) as db:
         return list(db.scalars(select(Token).where(Token.sync_id.is_(None)).order_by(Token.id)))
 
 
 def revoke(engine: Engine, token_id: int) -> bool:
-    with OrmSession(engine) as db, db.begin():
+    with writing(engine) as db:
         row = db.get(Token, token_id)
         if row is None or row.revoked_at is not None:
             return False

@@ -1,65 +1,68 @@
-"""The user's track list, as analysis `Track`s."""
+"""The user's track list, as analysis `Track`s; a session's forced track.
+
+JSON forms go through analysis.track_json, the one Track <-> JSON codec.
+"""
 
 from __future__ import annotations
 
 import json
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session as OrmSession
 
-from racesense.analysis.track import Gate, LatLon, Track
+from racesense.analysis.track import Gate, Track
+from racesense.analysis.track_json import (
+    TrackJson,
+    sectors_from_json,
+    sectors_to_json,
+    track_from_json,
+    track_to_json,
+)
+from racesense.store.db import reading, writing
 from racesense.store.models import TrackRow
 
-
-def _sectors_json(track: Track) -> str | None:
-    if not track.sectors:
-        return None
-    out: list[object] = []
-    for sector in track.sectors:
-        out.append([list(sector.p1), list(sector.p2)] if isinstance(sector, Gate) else list(sector))
-    return json.dumps(out)
-
-
-def _sectors(text: str | None) -> tuple[Gate | LatLon, ...]:
-    if not text:
-        return ()
-    result: list[Gate | LatLon] = []
-    for item in json.loads(text):
-        if isinstance(item[0], list):
-            result.append(Gate((item[0][0], item[0][1]), (item[1][0], item[1][1])))
-        else:
-            result.append((item[0], item[1]))
-    return tuple(result)
+# Long imports are written in batches of this many rows, each its own transaction, so
+# that the write lock is never held for long (uploads and analyses wait for it).
+ADD_BATCH = 500
 
 
 def to_track(row: TrackRow) -> Track:
-    sectors = _sectors(row.sectors)
+    sectors = sectors_from_json(json.loads(row.sectors)) if row.sectors else ()
     if row.lat2 is not None and row.lon2 is not None:
         line = Gate((row.lat, row.lon), (row.lat2, row.lon2))
         return Track(row.name, start_finish=line, sectors=sectors, source="list")
     return Track(row.name, start_finish_point=(row.lat, row.lon), sectors=sectors, source="list")
 
 
+def to_json(row: TrackRow) -> TrackJson:
+    """A listed track as the API shows it: its JSON form (`id` is added by the caller)."""
+    return track_to_json(to_track(row))
+
+
+def _row(track: Track) -> TrackRow:
+    if track.start_finish is not None:
+        (lat, lon), (lat2, lon2) = track.start_finish.p1, track.start_finish.p2
+        row = TrackRow(name=track.name, lat=lat, lon=lon, lat2=lat2, lon2=lon2)
+    else:
+        assert track.start_finish_point is not None
+        lat, lon = track.start_finish_point
+        row = TrackRow(name=track.name, lat=lat, lon=lon)
+    row.sectors = json.dumps(sectors_to_json(track.sectors)) if track.sectors else None
+    return row
+
+
 def add(engine: Engine, tracks: list[Track]) -> list[int]:
-    ids = []
-    with OrmSession(engine) as db, db.begin():
-        for track in tracks:
-            if track.start_finish is not None:
-                (lat, lon), (lat2, lon2) = track.start_finish.p1, track.start_finish.p2
-                row = TrackRow(name=track.name, lat=lat, lon=lon, lat2=lat2, lon2=lon2)
-            else:
-                assert track.start_finish_point is not None
-                lat, lon = track.start_finish_point
-                row = TrackRow(name=track.name, lat=lat, lon=lon)
-            row.sectors = _sectors_json(track)
-            db.add(row)
+    ids: list[int] = []
+    for start in range(0, len(tracks), ADD_BATCH):
+        with writing(engine) as db:
+            rows = [_row(t) for t in tracks[start : start + ADD_BATCH]]
+            db.add_all(rows)
             db.flush()
-            ids.append(row.id)
+            ids.extend(row.id for row in rows)
     return ids
 
 
 def rows(engine: Engine) -> list[TrackRow]:
-    with OrmSession(engine, expire_on_commit=False) as db:
+    with reading(engine) as db:
         return list(db.scalars(select(TrackRow).order_by(TrackRow.id)))
 
 
@@ -67,29 +70,16 @@ def all_tracks(engine: Engine) -> list[Track]:
     return [to_track(row) for row in rows(engine)]
 
 
-def track_from_dict(data: dict[str, object], source: str) -> Track:
-    """A track from its JSON form: {"name", "start_finish": {"lat", "lon"}} or
-    {"name", "start_finish_line": [[lat, lon], [lat, lon]]}, optional "sectors"."""
-    name = str(data.get("name") or "Given start/finish")
-    sectors = _sectors(json.dumps(data["sectors"])) if data.get("sectors") else ()
-    line = data.get("start_finish_line")
-    if isinstance(line, list):
-        (a, b) = line
-        return Track(
-            name, start_finish=Gate((a[0], a[1]), (b[0], b[1])), sectors=sectors, source=source
-        )
-    point = data.get("start_finish")
-    if isinstance(point, dict):
-        return Track(
-            name, start_finish_point=(point["lat"], point["lon"]), sectors=sectors, source=source
-        )
-    raise ValueError("a track needs start_finish or start_finish_line")
+def override_json(track: Track) -> str:
+    """A forced track, as a session's `track_override` column keeps it. Its source
+    ("list" if picked from the track list, "user" if given as a line) is kept too."""
+    return json.dumps(track_to_json(track) | {"source": track.source})
 
 
 def forced_track(track_override: str | None) -> Track | None:
-    """A session's forced track (stored JSON), as an analysis Track: "list" if it was
-    picked from the track list, "user" if given as a start/finish."""
+    """A session's forced track, from its `track_override` column."""
     if not track_override:
         return None
     data = json.loads(track_override)
-    return track_from_dict(data, "list" if "id" in data else "user")
+    listed = data.get("source") == "list" or "id" in data  # (older rows kept the list's id)
+    return track_from_json(data, "list" if listed else "user")
