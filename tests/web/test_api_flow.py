@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import json
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
@@ -49,8 +50,16 @@ def test_upload_is_analysed_and_served(worker_client: TestClient, session_csv: b
     assert listing["best_lap_s"] == pytest.approx(doc["best_lap_s"], abs=1e-3)
     trace = client.get(f"/api/sessions/{item['session_id']}/laps/1/trace", headers=AUTH)
     assert trace.status_code == 200
-    body = trace.json()
-    assert body["lap"] == 1 and len(body["speed_kmh"]) == len(body["distance_m"]) > 100
+    assert trace.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    table = pa.ipc.open_stream(trace.content).read_all()
+    assert table.schema.metadata[b"lap"] == b"1"
+    assert table.num_rows > 100 and table.schema.field("speed_kmh").type == pa.float32()
+    as_json = client.get(
+        f"/api/sessions/{item['session_id']}/laps/1/trace",
+        headers=AUTH | {"Accept": "application/json"},
+    ).json()
+    assert as_json["lap"] == 1 and len(as_json["speed_kmh"]) == table.num_rows
+    assert as_json["speed_kmh"][5] == pytest.approx(table.column("speed_kmh")[5].as_py(), abs=0.01)
     missing = client.get(f"/api/sessions/{item['session_id']}/laps/99/trace", headers=AUTH)
     assert missing.status_code == 404
 
@@ -59,7 +68,10 @@ def test_unrecognised_file_is_kept_as_failed_with_a_reason(worker_client: TestCl
     item = upload(worker_client, b"shopping list: milk, eggs\n")
     doc = wait_for_status(worker_client, item["session_id"])
     assert doc["status"] == "failed"
-    assert "unknown_format" in doc["error"]
+    assert (
+        doc["error_code"] == "unknown_format" and doc["session"]["error_code"] == "unknown_format"
+    )
+    assert doc["error"] and "unknown_format" not in doc["error"]  # a sentence, for people
     raw = worker_client.get(f"/api/sessions/{item['session_id']}/raw", headers=AUTH)
     assert raw.content == b"shopping list: milk, eggs\n"
 
@@ -198,13 +210,21 @@ def test_openapi_and_error_shape_for_unknown_routes(client: TestClient) -> None:
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
 
-def test_trace_is_served_gzip_when_asked(worker_client: TestClient, session_csv: bytes) -> None:
+def test_json_trace_is_gzipped_only_when_asked(
+    worker_client: TestClient, session_csv: bytes
+) -> None:
     item = upload(worker_client, session_csv)
     wait_for_status(worker_client, item["session_id"])
     url = f"/api/sessions/{item['session_id']}/laps/1/trace"
-    plain = worker_client.get(url, headers=AUTH | {"Accept-Encoding": "identity"})
+    as_json = AUTH | {"Accept": "application/json"}
+    plain = worker_client.get(url, headers=as_json | {"Accept-Encoding": "identity"})
     assert json.loads(plain.content)["lap"] == 1
-    assert gzip.compress(b"") and plain.headers.get("content-encoding") is None
+    assert plain.headers.get("content-encoding") is None
+    # httpx decodes gzip itself: look at the header, then at the bytes as sent.
+    with worker_client.stream("GET", url, headers=as_json | {"Accept-Encoding": "gzip"}) as zipped:
+        assert zipped.headers["content-encoding"] == "gzip"
+        raw = b"".join(zipped.iter_raw())
+    assert gzip.decompress(raw) == plain.content
 
 
 def test_job_interrupted_by_a_crash_runs_on_restart(app_factory, session_csv: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 from pathlib import Path
@@ -161,3 +162,33 @@ def test_corrupt_gzip_is_a_clear_400(client: TestClient) -> None:
         "/api/upload", content=b"\x1f\x8bnot gzip", headers=AUTH | {"Content-Encoding": "gzip"}
     )
     assert response.status_code == 400 and error_shape(response)["error"] == "bad_gzip"
+
+
+@pytest.mark.parametrize("as_multipart", [False, True])
+def test_hashing_and_writing_happen_off_the_event_loop(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, as_multipart: bool
+) -> None:
+    """An upload's bytes are hashed and written in worker threads: the event loop, which
+    serves every other request, never does that work."""
+    from racesense.store.blobs import BlobWriter
+
+    on_loop: list[bool] = []
+    write = BlobWriter.write
+
+    def recording_write(self: BlobWriter, data: bytes | memoryview) -> None:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:  # no loop runs in this thread
+            on_loop.append(False)
+        write(self, data)
+
+    monkeypatch.setattr(BlobWriter, "write", recording_write)
+    body = b"0123456789abcdef" * (3 * 65536)  # 3 MiB: several batches
+    if as_multipart:
+        response = client.post("/api/upload", files={"file": ("big.csv", body)}, headers=AUTH)
+    else:
+        response = client.post("/api/upload", content=body, headers=AUTH)
+    assert response.status_code == 201, response.text
+    assert response.json()["files"][0]["bytes"] == len(body)
+    assert on_loop and not any(on_loop)

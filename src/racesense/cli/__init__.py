@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from racesense.analysis.errors import AnalysisError
@@ -85,9 +86,24 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="analyse the bundled demo session (no server)")
 
-    from racesense.cli import serve
-
-    serve.add_arguments(sub.add_parser("serve", help="run the backend and the web UI"))
+    p = sub.add_parser("serve", help="run the backend and the web UI")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (0.0.0.0: reachable from the phone's hotspot)",
+    )
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="default: $RACESENSE_DATA_DIR, else the per-user data directory",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo session and track if the database has no sessions",
+    )
+    p.add_argument("--workers", type=int, help="analysis processes (default 2)")
 
     p = sub.add_parser("upload", help="upload logger files to a running server")
     p.add_argument("files", type=Path, nargs="+", metavar="FILE")
@@ -146,23 +162,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# The other commands' modules, imported only when used: `racesense analyse` on a laptop
+# at the track should not pay for loading the server (FastAPI, SQLAlchemy, Alembic).
+_COMMANDS = {
+    "serve": ("serve", "run"),
+    "upload": ("client", "upload"),
+    "token": ("admin", "token"),
+    "tracks": ("admin", "tracks_import"),
+    "reanalyse": ("admin", "reanalyse"),
+    "reanalyze": ("admin", "reanalyse"),
+}
+
+
+def _command(name: str) -> Callable[[argparse.Namespace], int]:
+    if name in ("analyse", "analyze"):
+        return _cmd_analyse
+    if name == "demo":
+        return _cmd_demo
+    module, function = _COMMANDS[name]
+    command: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(f"racesense.cli.{module}"), function
+    )
+    return command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
-    from racesense.cli import admin, client, serve
-
-    commands = {
-        "analyse": _cmd_analyse,
-        "analyze": _cmd_analyse,
-        "demo": _cmd_demo,
-        "serve": serve.run,
-        "upload": client.upload,
-        "token": admin.token,
-        "tracks": admin.tracks_import,
-        "reanalyse": admin.reanalyse,
-        "reanalyze": admin.reanalyse,
-    }
     try:
-        return commands[args.command](args)
+        return _command(args.command)(args)
     except (IngestError, AnalysisError) as exc:
         print(f"racesense: {exc}", file=sys.stderr)
         return 2

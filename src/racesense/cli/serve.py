@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import stat
-from pathlib import Path
 
 import uvicorn
 from sqlalchemy import Engine
@@ -18,26 +17,6 @@ from racesense.store.blobs import BlobStore
 from racesense.store.db import make_engine, migrate
 
 BROWSER_TOKEN_FILE = "browser-token"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to listen on (0.0.0.0: reachable from the phone's hotspot)",
-    )
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        help="default: $RACESENSE_DATA_DIR, else the per-user data directory",
-    )
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        help="load the demo session and track if the database has no sessions",
-    )
-    parser.add_argument("--workers", type=int, help="analysis processes (default 2)")
 
 
 def browser_token(settings: Settings, engine: Engine) -> str:
@@ -96,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Open the UI at http://{shown}:{args.port}/#token={token}", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, migrated=True),
         host=args.host,
         port=args.port,
         log_level="info",

@@ -21,13 +21,19 @@ from racesense.web import errors, events, sessions, syncs, tracks, upload
 log = logging.getLogger("racesense.web")
 
 
-def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings, *, start_workers: bool = True, migrated: bool = False
+) -> FastAPI:
+    """The app. `migrated`: the caller has already brought the schema up to date
+    (`racesense serve` does, before it loads the demo), so it is not checked twice."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         state.engine = make_engine(settings.database_url)
-        await run_in_threadpool(migrate, state.engine)
+        if not migrated:
+            await run_in_threadpool(migrate, state.engine)
         state.blobs = BlobStore(settings.blob_dir)
         state.blobs.clean_tmp()
         # Jobs this machine was running when it last stopped run again.

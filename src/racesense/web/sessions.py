@@ -11,47 +11,57 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from racesense.analysis.trace_format import MEDIA_TYPE, trace_json
+from racesense.isotime import iso_utc
 from racesense.store import sessions
 from racesense.store.models import Session
 from racesense.store.tokens import TokenInfo
 from racesense.web.auth import require
 from racesense.web.errors import ApiError
+from racesense.web.views import session_or_404, session_summary
 
 router = APIRouter()
 Reader = Annotated[TokenInfo, Depends(require("read"))]
+JSON = "application/json"
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def summary(row: Session) -> dict[str, Any]:
+def _unanalysed(row: Session) -> dict[str, Any]:
+    """The results document's shape for a session with no analysis (yet): empty."""
     return {
-        "id": row.id,
-        "status": row.status,
-        "error": row.error,
-        "filename": row.filename,
-        "bytes": row.bytes,
-        "sha256": row.sha256,
+        "format": row.format,
         "device_id": row.device_id,
-        "sync_id": row.sync_id,
-        "started_at": _iso(row.started_at),
-        "uploaded_at": _iso(row.uploaded_at),
-        "track": {"name": row.track_name},
-        "lap_count": row.lap_count,
-        "best_lap_s": row.best_lap_s,
+        "started_at": iso_utc(row.started_at),
+        "track": None,
+        "laps": [],
+        "lap_count": 0,
+        "best_lap_s": None,
+        "best_lap_number": None,
+        "theoretical_best_s": None,
+        "best_sectors_s": [],
+        "reference_lap_number": None,
+        "reason": None,
+        "fix_count": 0,
+        "duration_s": None,
+        "warnings": [],
     }
 
 
-def _get(request: Request, session_id: str) -> Session:
-    row = sessions.get(request.app.state.engine, session_id)
-    if row is None:
-        raise ApiError(404, "not_found", f"There is no session {session_id}.")
-    return row
+def session_document(row: Session) -> bytes:
+    """The session's state (`id`, `status`, `error_code`, `error`, `session`) followed by
+    its stored results document, spliced as bytes: the document is never parsed nor
+    encoded again. The document's keys never clash with the state's (ResultDocument)."""
+    state = json.dumps(
+        {
+            "id": row.id,
+            "status": row.status,
+            "error_code": row.error_code,
+            "error": row.error,
+            "session": session_summary(row),
+        },
+        separators=(",", ":"),
+    )
+    document = row.result if row.result else json.dumps(_unanalysed(row), separators=(",", ":"))
+    return f"{state[:-1]},{document[1:]}".encode()
 
 
 @router.get("/api/sessions")
@@ -74,50 +84,57 @@ async def list_sessions(
         offset=offset,
     )
     return {
-        "sessions": [summary(r) for r in rows],
+        "sessions": [session_summary(r) for r in rows],
         "total": total,
         "limit": limit,
         "offset": offset,
     }
 
 
-@router.get("/api/sessions/{session_id}")
-async def get_session(request: Request, session_id: str, _token: Reader) -> dict[str, Any]:
-    row = await run_in_threadpool(_get, request, session_id)
-    if row.result:
-        document: dict[str, Any] = json.loads(row.result)
-        document.update(id=row.id, status=row.status, error=row.error)
-    else:  # not analysed (yet), or the file was not understood
-        document = {
-            "id": row.id,
-            "status": row.status,
-            "error": row.error,
-            "format": row.format,
-            "device_id": row.device_id,
-            "started_at": _iso(row.started_at),
-            "track": None,
-            "laps": [],
-            "best_lap_s": None,
-            "theoretical_best_s": None,
+@router.get(
+    "/api/sessions/{session_id}",
+    response_class=Response,
+    responses={200: {"content": {JSON: {}}, "description": "The session and its results"}},
+)
+async def get_session(request: Request, session_id: str, _token: Reader) -> Response:
+    row = await run_in_threadpool(session_or_404, request, session_id)
+    return Response(session_document(row), media_type=JSON)
+
+
+def _wants_json(request: Request) -> bool:
+    """JSON only for a client that asks for it and not for Arrow."""
+    accept = request.headers.get("accept", "")
+    return JSON in accept and MEDIA_TYPE not in accept
+
+
+@router.get(
+    "/api/sessions/{session_id}/laps/{lap}/trace",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {MEDIA_TYPE: {}, JSON: {}},
+            "description": "The lap's trace: Arrow IPC, or JSON when the client asks for it",
         }
-    document["session"] = summary(row)
-    return document
-
-
-@router.get("/api/sessions/{session_id}/laps/{lap}/trace")
+    },
+)
 async def get_trace(request: Request, session_id: str, lap: int, _token: Reader) -> Response:
-    row = await run_in_threadpool(_get, request, session_id)
+    row = await run_in_threadpool(session_or_404, request, session_id)
     data = await run_in_threadpool(sessions.get_trace, request.app.state.engine, row.id, lap)
     if data is None:
         raise ApiError(404, "not_found", f"Session {session_id} has no trace for lap {lap}.")
+    headers = {"Vary": "Accept, Accept-Encoding"}
+    if not _wants_json(request):
+        return Response(data, media_type=MEDIA_TYPE, headers=headers)
+    body = await run_in_threadpool(trace_json, data)
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(data, media_type="application/json", headers={"Content-Encoding": "gzip"})
-    return Response(gzip.decompress(data), media_type="application/json")
+        body = await run_in_threadpool(gzip.compress, body, 5)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type=JSON, headers=headers)
 
 
 @router.get("/api/sessions/{session_id}/raw")
 async def get_raw(request: Request, session_id: str, _token: Reader) -> FileResponse:
-    row = await run_in_threadpool(_get, request, session_id)
+    row = await run_in_threadpool(session_or_404, request, session_id)
     path = request.app.state.blobs.path_for(row.sha256)
     return FileResponse(
         path,

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from racesense.isotime import iso_utc
 from racesense.store import sessions, syncs, tokens
 from racesense.store.tokens import TokenInfo
 from racesense.web.auth import require
 from racesense.web.errors import ApiError
-from racesense.web.sessions import _iso, summary
+from racesense.web.views import session_summary
 
 router = APIRouter()
 Writer = Annotated[TokenInfo, Depends(require("write"))]
@@ -49,7 +50,7 @@ async def create_sync(
         "sync_id": row.id,
         "upload_url": str(request.url_for("upload")),
         "token": token,
-        "expires_at": _iso(row.expires_at),
+        "expires_at": iso_utc(row.expires_at),
     }
 
 
@@ -64,10 +65,10 @@ async def get_sync(
     files = await run_in_threadpool(sessions.by_sync, engine, sync_id)
     return {
         "sync_id": row.id,
-        "created_at": _iso(row.created_at),
-        "expires_at": _iso(row.expires_at),
+        "created_at": iso_utc(row.created_at),
+        "expires_at": iso_utc(row.expires_at),
         "device_id": row.device_id,
-        "files": [summary(f) for f in files],
+        "files": [session_summary(f) for f in files],
         "report": json.loads(row.report) if row.report else None,
     }
 
@@ -81,7 +82,7 @@ async def report_sync(
 ) -> dict[str, Any]:
     if token.scope == "upload" and token.sync_id != sync_id:
         raise ApiError(403, "wrong_sync", "This upload token belongs to another sync.")
-    report = body.model_dump() | {"received_at": _iso(dt.datetime.now(dt.UTC))}
+    report = body.model_dump() | {"received_at": iso_utc(dt.datetime.now(dt.UTC))}
     saved = await run_in_threadpool(syncs.save_report, request.app.state.engine, sync_id, report)
     if not saved:
         raise ApiError(404, "not_found", f"There is no sync {sync_id}.")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,7 +9,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from racesense.analysis.errors import TrackError
-from racesense.analysis.track import Gate, LatLon, Track
+from racesense.analysis.track import Track, TrackSource
+from racesense.analysis.track_json import track_from_json
 from racesense.ingest.errors import MalformedFileError
 from racesense.ingest.tracklist import parse_track_list
 from racesense.store import jobs, sessions
@@ -20,7 +19,7 @@ from racesense.store.models import TrackRow
 from racesense.store.tokens import TokenInfo
 from racesense.web.auth import require
 from racesense.web.errors import ApiError
-from racesense.web.sessions import _get
+from racesense.web.views import session_or_404
 
 router = APIRouter()
 Writer = Annotated[TokenInfo, Depends(require("write"))]
@@ -35,59 +34,22 @@ class Point(BaseModel):
 
 
 class TrackIn(BaseModel):
+    """A track as the API takes it (analysis.track_json reads it)."""
+
     name: str = Field(min_length=1, max_length=200)
     start_finish: Point | None = None
     start_finish_line: list[list[float]] | None = None
     sectors: list[Any] | None = None
 
-    def to_track(self, source: str = "list") -> Track:
+    def to_track(self, source: TrackSource = "list") -> Track:
         try:
-            sectors = tuple(_sector(s) for s in self.sectors or [])
-            if self.start_finish_line is not None:
-                a, b = (_latlon(p) for p in _pair(self.start_finish_line))
-                return Track(self.name, start_finish=Gate(a, b), sectors=sectors, source=source)
-            if self.start_finish is not None:
-                point = (self.start_finish.lat, self.start_finish.lon)
-                return Track(self.name, start_finish_point=point, sectors=sectors, source=source)
-        except (TrackError, TypeError, ValueError) as exc:
+            return track_from_json(self.model_dump(exclude_none=True), source)
+        except TrackError as exc:
             raise ApiError(422, "invalid", f"The track is not valid: {exc}") from exc
-        raise ApiError(422, "invalid", "A track needs start_finish or start_finish_line.")
 
 
-def _latlon(value: Any) -> LatLon:
-    if (
-        not isinstance(value, list | tuple)
-        or len(value) != 2
-        or not all(isinstance(v, int | float) and math.isfinite(v) for v in value)
-    ):
-        raise ValueError(f"{value!r} is not [lat, lon]")
-    return (float(value[0]), float(value[1]))
-
-
-def _pair(value: Any) -> tuple[Any, Any]:
-    if not isinstance(value, list) or len(value) != 2:
-        raise ValueError("a line is [[lat, lon], [lat, lon]]")
-    return value[0], value[1]
-
-
-def _sector(value: Any) -> Gate | LatLon:
-    if isinstance(value, dict):
-        return (float(value["lat"]), float(value["lon"]))
-    if isinstance(value, list) and value and isinstance(value[0], list):
-        a, b = _pair(value)
-        return Gate(_latlon(a), _latlon(b))
-    return _latlon(value)
-
-
-def track_json(row: TrackRow) -> dict[str, Any]:
-    track = track_store.to_track(row)
-    out: dict[str, Any] = {"id": row.id, "name": row.name}
-    if track.start_finish is not None:
-        out["start_finish_line"] = [list(track.start_finish.p1), list(track.start_finish.p2)]
-    else:
-        out["start_finish"] = {"lat": row.lat, "lon": row.lon}
-    out["sectors"] = json.loads(row.sectors) if row.sectors else []
-    return out
+def listed_track(row: TrackRow) -> dict[str, Any]:
+    return {"id": row.id, **track_store.to_json(row)}
 
 
 async def _add(request: Request, new: list[Track]) -> tuple[list[int], list[str]]:
@@ -105,7 +67,7 @@ async def list_tracks(
     request: Request, _token: Annotated[TokenInfo, Depends(require("read"))]
 ) -> dict[str, Any]:
     rows = await run_in_threadpool(track_store.rows, request.app.state.engine)
-    return {"tracks": [track_json(r) for r in rows]}
+    return {"tracks": [listed_track(r) for r in rows]}
 
 
 @router.post("/api/tracks", status_code=201)
@@ -136,21 +98,21 @@ class ReanalyseIn(BaseModel):
 
 
 def override_for(request: Request, body: ReanalyseIn) -> str | None:
-    """The session's forced track as JSON, from a listed track's name or a line."""
+    """The session's forced track (its stored form), from a listed track's name or a
+    start/finish given for this session; None when the body names neither."""
     if body.track is not None:
         rows = [r for r in track_store.rows(request.app.state.engine) if r.name == body.track]
         if not rows:
             raise ApiError(404, "not_found", f"There is no track named {body.track!r}.")
-        return json.dumps(track_json(rows[0]))
+        return track_store.override_json(track_store.to_track(rows[0]))
     if body.start_finish is None and body.start_finish_line is None:
         return None
-    track = TrackIn(
+    given = TrackIn(
         name="Given start/finish",
         start_finish=body.start_finish,
         start_finish_line=body.start_finish_line,
-    ).to_track("user")
-    del track  # validated
-    return json.dumps(body.model_dump(exclude_none=True) | {"name": "Given start/finish"})
+    )
+    return track_store.override_json(given.to_track("user"))
 
 
 @router.post("/api/sessions/{session_id}/reanalyse", status_code=202)
@@ -158,11 +120,10 @@ async def reanalyse(
     request: Request, session_id: str, _token: Writer, body: ReanalyseIn | None = None
 ) -> dict[str, Any]:
     state = request.app.state
-    row = await run_in_threadpool(_get, request, session_id)
+    row = await run_in_threadpool(session_or_404, request, session_id)
     override = await run_in_threadpool(override_for, request, body or ReanalyseIn())
     if override is not None:
         await run_in_threadpool(sessions.set_override, state.engine, row.id, override)
     await run_in_threadpool(jobs.enqueue_now, state.engine, [row.id])
-    await run_in_threadpool(sessions.set_status, state.engine, row.id, "queued")
     state.dispatcher.notify()
     return {"id": row.id, "status": "queued"}

@@ -7,9 +7,11 @@
 - `Content-Encoding: gzip`, decompressed as it arrives.
 
 Bytes go straight to temporary files while they are hashed (`BlobWriter`), so memory
-stays flat whatever the size. The size cap applies to the decompressed bytes too, so a
-gzip bomb stops at the cap. Nothing is committed here: the caller commits every file
-only once the whole body has arrived intact.
+stays flat whatever the size. The event loop only collects what arrives: inflating,
+parsing, hashing and writing run in a worker thread, a batch of up to BATCH_BYTES at a
+time, so one large upload never holds up the other requests. The size cap applies to
+the decompressed bytes too, so a gzip bomb stops at the cap. Nothing is committed here:
+the caller commits every file only once the whole body has arrived intact.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 import secrets
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import MultipartParseError
@@ -29,6 +31,9 @@ from racesense.store.blobs import BlobStore, BlobWriter
 from racesense.web.errors import ApiError
 
 INFLATE_STEP = 1 << 20  # decompress at most 1 MiB at a time
+# Bytes collected on the event loop before a worker thread takes them: large enough that
+# the hop to the thread costs nothing, small enough that memory stays flat.
+BATCH_BYTES = 256 * 1024
 # A client slower than this on average (after its first body_timeout_s) is dropped: a
 # logger on a weak hotspot manages tens of KB/s; a trickle only holds a worker.
 MIN_RATE_BPS = 1024
@@ -117,12 +122,13 @@ class BodyReader:
             )
         return pieces
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def _arrivals(self) -> AsyncIterator[bytes]:
+        """The body as sent, chunk by chunk, with the silence and slowness limits."""
         while True:
             try:
                 chunk = await asyncio.wait_for(anext(self._chunks), self._timeout)
             except StopAsyncIteration:
-                break
+                return
             except TimeoutError as exc:
                 raise ApiError(
                     408, "timeout", f"The client sent nothing for {self._timeout:.0f} s."
@@ -135,21 +141,47 @@ class BodyReader:
                 raise ApiError(
                     408, "timeout", f"The client sends slower than {MIN_RATE_BPS} bytes a second."
                 )
-            pieces = self._inflater.feed(chunk) if self._inflater else [chunk]
-            for piece in self._count(pieces):
+            yield chunk
+
+    async def batches(self) -> AsyncIterator[bytes]:
+        """The body as sent, in batches of about BATCH_BYTES, for `decode`."""
+        batch = bytearray()
+        async for chunk in self._arrivals():
+            batch += chunk
+            if len(batch) >= BATCH_BYTES:
+                yield bytes(batch)
+                batch.clear()
+        if batch:
+            yield bytes(batch)
+
+    def decode(self, wire: bytes) -> list[bytes]:
+        """A batch, inflated and counted against the cap (in a worker thread)."""
+        return self._count(self._inflater.feed(wire) if self._inflater else [wire])
+
+    def finish(self) -> list[bytes]:
+        """What the body still holds once it has all arrived."""
+        return self._count(self._inflater.finish()) if self._inflater else []
+
+    async def consume(self, sink: Callable[[bytes], object]) -> None:
+        """Feed the whole body to `sink`, piece by piece, in a worker thread."""
+
+        def feed(pieces: list[bytes]) -> None:
+            for piece in pieces:
                 if piece:
-                    yield piece
-        if self._inflater is not None:
-            for piece in self._count(self._inflater.finish()):
-                if piece:
-                    yield piece
+                    sink(piece)
+
+        def take(wire: bytes) -> None:
+            feed(self.decode(wire))
+
+        async for wire in self.batches():
+            await asyncio.to_thread(take, wire)
+        await asyncio.to_thread(lambda: feed(self.finish()))
 
 
 async def read_raw(body: BodyReader, store: BlobStore, filename: str | None) -> list[ReceivedFile]:
-    writer = store.writer()
+    writer = await asyncio.to_thread(store.writer)
     try:
-        async for piece in body:
-            writer.write(piece)
+        await body.consume(writer.write)
     except BaseException:
         writer.abort()
         raise
@@ -253,8 +285,7 @@ async def read_multipart(body: BodyReader, store: BlobStore, boundary: bytes) ->
     collector = _MultipartCollector(store)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     try:
-        async for piece in body:
-            parser.write(piece)
+        await body.consume(parser.write)
         parser.finalize()
         if not collector.finished:
             raise ApiError(
