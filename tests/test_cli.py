@@ -150,3 +150,23 @@ def test_one_lap_session_has_zero_complete_laps_and_a_reason(tmp_path, capsys):
     assert doc["lap_count"] == 0
     assert "only once" in doc["reason"]
     assert Path(path).exists()
+
+
+def test_analyse_loads_none_of_the_server(southern_session) -> None:
+    """`racesense analyse` as a whole process imports nothing of the server stack (and
+    no JIT): a racer at the track waits only for the analysis."""
+    path, _ = southern_session
+    probe = (
+        "import io, contextlib, sys\n"
+        "from racesense.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['analyse', {str(path)!r}, '--json']) == 0\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(result.stdout.replace("'", '"')))
+    assert "racesense" in loaded and "pyarrow" in loaded  # the probe saw the analysis run
+    server = {"fastapi", "starlette", "sqlalchemy", "alembic", "uvicorn", "pydantic", "httpx"}
+    assert not loaded & (server | {"numba"})

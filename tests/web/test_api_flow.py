@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from racesense.demo import demo_track
 from racesense.jobs.dispatcher import host_prefix
-from racesense.store import jobs, tokens
+from racesense.store import jobs, sessions, tokens
 from racesense.synth import demo_circuit, make_session, to_rscore_csv
 
 from .conftest import AUTH, wait_for_status
@@ -238,3 +238,26 @@ def test_job_interrupted_by_a_crash_runs_on_restart(app_factory, session_csv: by
     restarted = app_factory(workers=True)
     doc = wait_for_status(restarted, item["session_id"])
     assert doc["status"] == "ready"
+
+
+def test_session_document_is_the_stored_bytes_behind_the_row_state(
+    worker_client: TestClient, session_csv: bytes
+) -> None:
+    """GET merges the row's state once, in front of the stored document's own bytes: the
+    document is neither parsed nor encoded again, and no key appears twice."""
+    item = upload(worker_client, session_csv)
+    wait_for_status(worker_client, item["session_id"])
+    response = worker_client.get(f"/api/sessions/{item['session_id']}", headers=AUTH)
+
+    def no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), keys
+        return dict(pairs)
+
+    doc = json.loads(response.content, object_pairs_hook=no_duplicates)
+    engine = worker_client.app.state.engine  # type: ignore[attr-defined]
+    stored = sessions.get(engine, item["session_id"]).result
+    assert stored and response.content.endswith(stored[1:].encode())
+    assert doc["id"] == item["session_id"] and doc["status"] == "ready"
+    assert doc["session"]["status"] == "ready" and doc["error_code"] is None
+    assert '"status"' not in stored and '"id"' not in stored

@@ -1,0 +1,56 @@
+"""Migrations: a database made by an older release comes up to date with nothing lost."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from racesense.store import jobs
+from racesense.store.db import MIGRATIONS, make_engine, migrate
+
+
+def test_0002_drops_old_derived_data_and_queues_every_session_again(database_url: str) -> None:
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    with engine.begin() as connection:  # what release 0001 stored
+        for n, (status, result) in enumerate(
+            [("ready", '{"id": "s0", "status": "ready", "laps": []}'), ("failed", None)]
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO sessions (id, sha256, filename, bytes, uploaded_at, status,"
+                    " error, result) VALUES (:id, :sha, 'f.csv', 1, CURRENT_TIMESTAMP,"
+                    " :status, :error, :result)"
+                ),
+                {
+                    "id": f"s{n}",
+                    "sha": f"{n:064x}",
+                    "status": status,
+                    "error": None if result else "unknown_format: not a log",
+                    "result": result,
+                },
+            )
+        connection.execute(
+            text("INSERT INTO traces (session_id, lap, data) VALUES ('s0', 1, :d)"),
+            {"d": b"gzip json"},
+        )
+    migrate(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, status, result, error_code, sf_lat FROM sessions ORDER BY id")
+        ).all()
+        traces = connection.execute(text("SELECT count(*) FROM traces")).scalar()
+    assert [tuple(r) for r in rows] == [
+        ("s0", "queued", None, None, None),
+        ("s1", "queued", None, None, None),
+    ]
+    assert traces == 0
+    assert jobs.pending_count(engine) == 2  # the server analyses both at its next start
+    migrate(engine)  # and again: nothing more
+    assert jobs.pending_count(engine) == 2
+    engine.dispose()
