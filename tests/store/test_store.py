@@ -257,3 +257,19 @@ def test_a_read_neither_waits_for_nor_blocks_a_writer(engine) -> None:
         writer.start()
         writer.join(timeout=5)
         assert not writer.is_alive() and done == [True]  # ...and a write still goes through
+
+
+def test_job_ids_are_never_reused(engine) -> None:
+    """A session deleted while its job runs: the next upload's job gets a new id, and
+    the old job's end touches nothing of it."""
+    (first,) = _make_sessions(engine, 1)
+    old = jobs.claim(engine, "w")
+    assert old is not None
+    sessions.delete_session(engine, first)  # cascades to its job
+    second = sessions.record_upload(
+        engine, sha256="f" * 64, size=1, filename="next", device_id=None, sync_id=None
+    ).session_id
+    assert results.persist(engine, old, _analysed()) is None
+    new = jobs.claim(engine, "w")
+    assert new is not None and new.job_id != old.job_id and new.session_id == second
+    assert sessions.get(engine, second).status == "processing"

@@ -4,10 +4,12 @@ in the server's dispatcher and in `racesense reanalyse` alike."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from racesense.analysis.track import Track
 from racesense.jobs.analysis_job import run_analysis
@@ -15,6 +17,9 @@ from racesense.store import jobs, results, sessions, tracks
 from racesense.store.blobs import BlobStore
 
 log = logging.getLogger("racesense.jobs")
+# Waits between attempts to store an outcome (each attempt also waits the database's own
+# busy timeout): about a minute and a half in all.
+PERSIST_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 # How the analysis is run: in this process, or handed to a worker process.
 Runner = Callable[[str, list[Track], Track | None], results.Analysed | results.Rejected]
@@ -37,4 +42,18 @@ def complete(
     except Exception as exc:  # a bug, a dead worker: recorded, retried a few times
         log.exception("analysis of session %s failed", row.id)
         outcome = results.Crashed(f"{type(exc).__name__}: {exc}")
+    return _persist(engine, job, outcome)
+
+
+def _persist(
+    engine: Engine, job: jobs.Claimed, outcome: results.Outcome
+) -> results.Persisted | None:
+    """Persist, waiting out a database that is locked or unreachable for a while (an
+    analysis is too costly to throw away for that)."""
+    for delay_s in PERSIST_RETRY_S:
+        try:
+            return results.persist(engine, job, outcome)
+        except OperationalError as exc:
+            log.warning("storing session %s waits %.0f s: %s", job.session_id, delay_s, exc)
+            time.sleep(delay_s)
     return results.persist(engine, job, outcome)

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,6 +34,12 @@ log = logging.getLogger("racesense.jobs")
 
 POLL_S = 1.0
 STOP_GRACE_S = 10.0
+# After an error in its loop (a database locked too long, gone, full), the dispatcher
+# waits this long before it tries again, doubling up to the cap.
+BACKOFF_S = (0.5, 30.0)
+# Health calls the dispatcher stalled when its loop has not come round for this long
+# (it comes round every POLL_S; a claim takes milliseconds unless the database is stuck).
+STALL_S = 5.0
 EventSink = Callable[[dict[str, Any]], None]
 
 
@@ -56,6 +63,8 @@ class Dispatcher:
         self._claims = itertools.count()
         self._pool_lock = threading.Lock()
         self._stopping = False
+        self._last_round = time.monotonic()  # when the loop last came round
+        self.last_error: str | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
@@ -91,27 +100,74 @@ class Dispatcher:
     def notify(self) -> None:
         self._wake.set()
 
+    def health(self) -> dict[str, Any]:
+        """`running`, `stalled` (its loop has not come round for STALL_S: the database
+        is locked or failing; `last_error` says how), `dead` (its task ended: a bug),
+        `stopped`, or `off` (never started)."""
+        if self._task is None:
+            state = "off"
+        elif self._stopping:
+            state = "stopped"
+        elif self._task.done():
+            state = "dead"
+        elif time.monotonic() - self._last_round > STALL_S:
+            state = "stalled"
+        else:
+            state = "running"
+        return {"state": state, "running_jobs": len(self._running), "last_error": self.last_error}
+
     async def _loop(self) -> None:
+        """Claim jobs while workers are free; sleep until woken or POLL_S. Any error
+        (the database locked for longer than its busy timeout, a lost connection) is
+        logged and retried with a growing delay: the loop itself never ends but by
+        `stop()`."""
+        backoff = 0.0
         while not self._stopping:
-            while len(self._running) < self.workers and not self._stopping:
-                worker = f"{self._name}:{next(self._claims)}"
-                claimed = await asyncio.to_thread(jobs.claim, self.engine, worker)
-                if claimed is None:
-                    break
-                self.on_event({"type": "session", "id": claimed.session_id, "status": "processing"})
-                task = asyncio.create_task(self._run(claimed))
-                self._running.add(task)
-                task.add_done_callback(self._done)
+            # Cleared before claiming, not after: an upload that commits meanwhile wakes
+            # the next round at once rather than waiting for the poll.
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            try:
+                await self._claim_while_free()
+            except Exception as exc:
+                log.exception("the dispatcher could not claim jobs; trying again")
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                backoff = min(max(backoff * 2, BACKOFF_S[0]), BACKOFF_S[1])
+                await self._sleep(backoff)
+                continue
+            backoff, self.last_error = 0.0, None
+            self._last_round = time.monotonic()
+            await self._sleep(POLL_S)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Until woken (an upload, a free worker, stop) or `seconds` pass."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _claim_while_free(self) -> None:
+        while len(self._running) < self.workers and not self._stopping:
+            worker = f"{self._name}:{next(self._claims)}"
+            claimed = await asyncio.to_thread(jobs.claim, self.engine, worker)
+            if claimed is None:
+                return
+            self.on_event({"type": "session", "id": claimed.session_id, "status": "processing"})
+            task = asyncio.create_task(self._run(claimed))
+            self._running.add(task)
+            task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         self._wake.set()  # a worker is free
 
     async def _run(self, job: jobs.Claimed) -> None:
-        persisted = await asyncio.to_thread(complete, self.engine, self.blobs, job, self._in_worker)
+        try:
+            persisted = await asyncio.to_thread(
+                complete, self.engine, self.blobs, job, self._in_worker
+            )
+        except Exception as exc:  # the database failed for over a minute: the job's lease
+            # runs out, and it is claimed again then (or at the next start)
+            log.exception("job %s of session %s could not be completed", job.job_id, job.session_id)
+            self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            return
         if persisted is not None:
             self.on_event(
                 {

@@ -83,7 +83,12 @@ class Job(Base):
     """An analysis to run. Recorded in the same transaction as its upload."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_not_before", "state", "not_before"),)
+    # AUTOINCREMENT: a job's id is never reused, not even after its session (and so the
+    # job) was deleted. A worker still running that job must not end a newer one.
+    __table_args__ = (
+        Index("ix_jobs_state_not_before", "state", "not_before"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import racesense
@@ -63,14 +63,24 @@ def create_app(
         app.include_router(module.router)
 
     @app.get("/api/health")
-    async def health(request: Request) -> dict[str, Any]:
+    async def health(request: Request) -> JSONResponse:
+        """200 when uploads are taken and analysed; 503 (same body) when the analysis
+        has stopped or stalled, or the database cannot be read."""
         state = request.app.state
-        pending = await run_in_threadpool(jobs.pending_count, state.engine)
-        return {
-            "ok": True,
+        dispatcher = state.dispatcher.health()
+        try:
+            pending: int | None = await run_in_threadpool(jobs.pending_count, state.engine)
+        except Exception as exc:
+            log.warning("health: the database cannot be read: %s", exc)
+            pending = None
+        ok = pending is not None and dispatcher["state"] in ("running", "off")
+        body = {
+            "ok": ok,
             "version": racesense.__version__,
             "database": state.engine.dialect.name,
             "pending_jobs": pending,
+            "dispatcher": dispatcher,
         }
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     return app

@@ -10,6 +10,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("racesense.web")
@@ -26,7 +27,9 @@ _CODES = {
     415: "unsupported_media_type",
     422: "invalid",
     500: "internal_error",
+    503: "busy",
 }
+RETRY_AFTER_S = 5
 
 
 class ApiError(Exception):
@@ -64,6 +67,14 @@ def install(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"{where}: {first.get('msg', 'invalid value')}" if where else "Invalid request."
         return error_response(422, "invalid", message)
+
+    @app.exception_handler(OperationalError)
+    async def _database_busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        # Locked for longer than its busy timeout, or unreachable: nothing was
+        # acknowledged, and the client may simply try again.
+        log.warning("database unavailable: %s", exc)
+        message = "The database is busy or unreachable; nothing was stored. Try again shortly."
+        return error_response(503, "busy", message, {"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
