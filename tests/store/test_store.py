@@ -213,11 +213,11 @@ def test_a_job_that_is_no_longer_ours_writes_nothing(engine) -> None:
     assert sessions.get(engine, session_id).lap_count == 3
 
 
-def test_a_job_whose_session_is_deleted_ends_cleanly(engine) -> None:
+def test_a_job_whose_session_is_deleted_ends_cleanly(engine, tmp_path: Path) -> None:
     (session_id,) = _make_sessions(engine, 1)
     job = jobs.claim(engine, "w")
     assert job is not None
-    sessions.delete_session(engine, session_id)
+    sessions.delete_session(engine, BlobStore(tmp_path), session_id)
     assert results.persist(engine, job, _analysed()) is None
     assert jobs.pending_count(engine) == 0
 
@@ -259,13 +259,13 @@ def test_a_read_neither_waits_for_nor_blocks_a_writer(engine) -> None:
         assert not writer.is_alive() and done == [True]  # ...and a write still goes through
 
 
-def test_job_ids_are_never_reused(engine) -> None:
+def test_job_ids_are_never_reused(engine, tmp_path: Path) -> None:
     """A session deleted while its job runs: the next upload's job gets a new id, and
     the old job's end touches nothing of it."""
     (first,) = _make_sessions(engine, 1)
     old = jobs.claim(engine, "w")
     assert old is not None
-    sessions.delete_session(engine, first)  # cascades to its job
+    sessions.delete_session(engine, BlobStore(tmp_path), first)  # cascades to its job
     second = sessions.record_upload(
         engine, sha256="f" * 64, size=1, filename="next", device_id=None, sync_id=None
     ).session_id

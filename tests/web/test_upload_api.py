@@ -192,3 +192,37 @@ def test_hashing_and_writing_happen_off_the_event_loop(
     assert response.status_code == 201, response.text
     assert response.json()["files"][0]["bytes"] == len(body)
     assert on_loop and not any(on_loop)
+
+
+def test_delete_racing_an_upload_of_the_same_bytes_keeps_the_file(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same bytes are uploaded again while their session is being deleted: the
+    upload that is acknowledged keeps its raw file."""
+    from racesense.store import sessions
+
+    first = client.post("/api/upload", content=CSV, headers=AUTH).json()["files"][0]
+    record = sessions.record_upload
+    state = client.app.state  # type: ignore[attr-defined]
+
+    def delete_first_then_record(*args, **kwargs):  # the delete lands in the window
+        assert sessions.delete_session(state.engine, state.blobs, first["session_id"])
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "record_upload", delete_first_then_record)
+    again = client.post("/api/upload", content=CSV, headers=AUTH)
+    assert again.status_code == 201 and again.json()["files"][0]["duplicate"] is False
+    session_id = again.json()["files"][0]["session_id"]
+    raw = client.get(f"/api/sessions/{session_id}/raw", headers=AUTH)
+    assert raw.status_code == 200 and raw.content == CSV
+
+
+def test_raw_files_no_session_refers_to_are_swept_when_old(client: TestClient) -> None:
+    from racesense.store import sessions
+
+    state = client.app.state  # type: ignore[attr-defined]
+    kept = client.post("/api/upload", content=CSV, headers=AUTH).json()["files"][0]
+    orphan = state.blobs.put(b"an upload that died before its session was committed")
+    assert sessions.sweep_unreferenced(state.engine, state.blobs, min_age_s=3600) == 0  # young
+    assert sessions.sweep_unreferenced(state.engine, state.blobs, min_age_s=-1) == 1
+    assert not orphan.path.exists() and state.blobs.exists(kept["sha256"])

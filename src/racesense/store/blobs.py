@@ -1,9 +1,14 @@
 """Raw uploads, stored exactly as received and addressed by their SHA-256.
 
-A file is written to a temporary name, hashed while it is written, flushed to disk,
-and only then renamed to `<root>/ab/abcdef...` (rename is atomic on every OS we run
-on). A stored file is never modified: it is made read-only, and the same bytes again
-find the file already there. Nothing half-written ever carries a final name.
+A file is written to a temporary name, hashed while it is written, and flushed to disk
+(`seal`); only then is it renamed to `<root>/ab/abcdef...` (`place`; rename is atomic on
+every OS we run on). A stored file is never modified: it is made read-only, and the
+same bytes again find the file already there. Nothing half-written ever carries a
+final name.
+
+Placing a file and removing one are decided under the database's lock for that hash,
+in the same transaction that adds or checks the session referring to it
+(store.sessions), so a file a session refers to is never removed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,15 @@ _HEX = frozenset("0123456789abcdef")
 
 class HashMismatchError(ValueError):
     """The bytes received do not have the SHA-256 the sender announced."""
+
+
+@dataclass(frozen=True)
+class SealedBlob:
+    """Received, hashed and on disk under a temporary name: ready to `place`."""
+
+    sha256: str
+    size: int
+    tmp: Path
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,8 @@ class BlobWriter:
         self._hash.update(data)
         self._file.write(data)
 
-    def commit(self, expected_sha256: str | None = None) -> StoredBlob:
+    def seal(self, expected_sha256: str | None = None) -> SealedBlob:
+        """Check the hash, flush the bytes to disk and close the file."""
         digest = self._hash.hexdigest()
         try:
             if expected_sha256 is not None and expected_sha256.lower() != digest:
@@ -63,18 +78,14 @@ class BlobWriter:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            final = self._store.path_for(digest)
-            if final.exists():
-                self._tmp.unlink()
-                return StoredBlob(digest, self.size, final, new=False)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self._tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-            os.replace(self._tmp, final)
-            self._store.sync_dir(final.parent)
-            return StoredBlob(digest, self.size, final, new=True)
         except BaseException:
             self.abort()
             raise
+        return SealedBlob(digest, self.size, self._tmp)
+
+    def commit(self, expected_sha256: str | None = None) -> StoredBlob:
+        """Seal and place at once: for files no session can be racing for."""
+        return self._store.place(self.seal(expected_sha256))
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
@@ -97,6 +108,32 @@ class BlobStore:
     def writer(self, max_bytes: int | None = None) -> BlobWriter:
         return BlobWriter(self, max_bytes)
 
+    def place(self, sealed: SealedBlob) -> StoredBlob:
+        """Give a sealed file its final name, or drop it if those bytes are stored."""
+        final = self.path_for(sealed.sha256)
+        try:
+            if final.exists():
+                sealed.tmp.unlink()
+                return StoredBlob(sealed.sha256, sealed.size, final, new=False)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(sealed.tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(sealed.tmp, final)
+            self.sync_dir(final.parent)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                sealed.tmp.unlink()
+            raise
+        return StoredBlob(sealed.sha256, sealed.size, final, new=True)
+
+    def stored(self) -> list[tuple[str, float]]:
+        """(SHA-256, modification time) of every stored file."""
+        found = []
+        for path in self.root.glob("??/*"):
+            if is_sha256(path.name):
+                with contextlib.suppress(FileNotFoundError):
+                    found.append((path.name, path.stat().st_mtime))
+        return found
+
     def put(self, data: bytes, expected_sha256: str | None = None) -> StoredBlob:
         writer = self.writer()
         writer.write(data)
@@ -109,7 +146,8 @@ class BlobStore:
         return self.path_for(sha256).exists()
 
     def delete(self, sha256: str) -> None:
-        """Only for an admin deleting a session: raw files are otherwise forever."""
+        """Only under the database's lock for this hash, once no session refers to it
+        (store.sessions.remove_unreferenced): raw files are otherwise forever."""
         path = self.path_for(sha256)
         with contextlib.suppress(FileNotFoundError):
             os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)

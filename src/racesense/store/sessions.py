@@ -6,13 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
 
 from racesense.analysis.geo import EARTH_RADIUS_M, haversine_m
 from racesense.analysis.track import Track
+from racesense.store.blobs import BlobStore
 from racesense.store.db import reading, writing
 from racesense.store.jobs import enqueue
 from racesense.store.models import Session, SessionStatus, Trace
@@ -29,6 +33,14 @@ def new_id() -> str:
     return secrets.token_hex(8)
 
 
+def _lock_blob(db: OrmSession, sha256: str) -> None:
+    """Serialise everything that places, refers to or removes the raw file of these
+    bytes. SQLite: a write transaction already holds the database's one write lock.
+    PostgreSQL: a lock on the hash, held until the transaction ends."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:sha))"), {"sha": sha256})
+
+
 def record_upload(
     engine: Engine,
     *,
@@ -37,12 +49,19 @@ def record_upload(
     filename: str,
     device_id: str | None,
     sync_id: str | None,
+    place: Callable[[], object] | None = None,
 ) -> Recorded:
     """The session for these bytes: a new one with its analysis job queued in the same
-    transaction, or the one that already holds the same bytes."""
+    transaction, or the one that already holds the same bytes. `place` gives the raw
+    file its final name (BlobStore.place), under the same lock as the session that
+    refers to it: a session being deleted meanwhile cannot take the file with it."""
     for _ in range(3):
         try:
             with writing(engine) as db:
+                _lock_blob(db, sha256)
+                if place is not None:
+                    place()
+                    place = None  # placed (a retry finds the file there)
                 existing = db.scalar(select(Session).where(Session.sha256 == sha256))
                 if existing is not None:
                     return Recorded(existing.id, existing.status, duplicate=True)
@@ -109,17 +128,40 @@ def all_ids(engine: Engine) -> list[str]:
         return list(db.scalars(select(Session.id).order_by(Session.uploaded_at)).all())
 
 
-def delete_session(engine: Engine, session_id: str) -> str | None:
-    """Delete a session and what was derived from it; returns its raw file's SHA-256
-    if no other session shares it (so the caller may remove the raw file)."""
+def delete_session(engine: Engine, blobs: BlobStore, session_id: str) -> bool:
+    """Delete a session, what was derived from it, and its raw file unless another
+    upload of the same bytes has claimed it meanwhile. False if there is no such session."""
     with writing(engine) as db:
         row = db.get(Session, session_id)
         if row is None:
-            return None
+            return False
         sha = row.sha256
         db.execute(delete(Trace).where(Trace.session_id == session_id))
         db.delete(row)
-    return sha
+    remove_unreferenced(engine, blobs, sha)
+    return True
+
+
+def remove_unreferenced(engine: Engine, blobs: BlobStore, sha256: str) -> bool:
+    """Remove the raw file of these bytes if no session refers to it, deciding under
+    the lock that uploads take to refer to it. True if it was removed."""
+    with writing(engine) as db:
+        _lock_blob(db, sha256)
+        if db.scalar(select(Session.id).where(Session.sha256 == sha256)) is not None:
+            return False
+        blobs.delete(sha256)
+    return True
+
+
+def sweep_unreferenced(engine: Engine, blobs: BlobStore, min_age_s: float) -> int:
+    """Remove raw files that no session refers to and that are older than `min_age_s`:
+    what an upload leaves when it dies between placing its file and committing its
+    session (a crash, a full disk). Returns how many were removed."""
+    cutoff = time.time() - min_age_s
+    old = [sha for sha, mtime in blobs.stored() if mtime < cutoff]
+    with reading(engine) as db:
+        known = set(db.scalars(select(Session.sha256)))
+    return sum(remove_unreferenced(engine, blobs, sha) for sha in old if sha not in known)
 
 
 def get_trace(engine: Engine, session_id: str, lap: int) -> bytes | None:

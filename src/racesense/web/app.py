@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 import racesense
 from racesense.jobs.dispatcher import Dispatcher, host_prefix
 from racesense.settings import Settings
 from racesense.store import jobs
+from racesense.store import sessions as sessions_store
 from racesense.store.blobs import BlobStore
 from racesense.store.db import is_postgresql, make_engine, migrate
 from racesense.web import errors, events, sessions, syncs, tracks, upload
 
 log = logging.getLogger("racesense.web")
+# Raw files that no session refers to (an upload that died between storing its file and
+# committing its session) are removed once they are this old, checked this often.
+ORPHAN_AGE_S = 3600.0
+SWEEP_EVERY_S = 3600.0
+
+
+async def _sweep_forever(engine: Engine, blobs: BlobStore) -> None:
+    while True:
+        try:
+            removed = await run_in_threadpool(
+                sessions_store.sweep_unreferenced, engine, blobs, ORPHAN_AGE_S
+            )
+            if removed:
+                log.info("removed %d raw files of uploads that were never acknowledged", removed)
+        except Exception:
+            log.exception("sweeping unreferenced raw files failed; trying again later")
+        await asyncio.sleep(SWEEP_EVERY_S)
 
 
 def create_app(
@@ -44,9 +64,11 @@ def create_app(
         )
         if start_workers:
             await state.dispatcher.start()
+        sweeper = asyncio.create_task(_sweep_forever(state.engine, state.blobs))
         try:
             yield
         finally:
+            sweeper.cancel()
             await state.dispatcher.stop()
             state.engine.dispose()
 

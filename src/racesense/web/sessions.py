@@ -151,9 +151,7 @@ async def delete_session(
     _token: Annotated[TokenInfo, Depends(require("admin"))],
 ) -> dict[str, Any]:
     state = request.app.state
-    sha = await run_in_threadpool(sessions.delete_session, state.engine, session_id)
-    if sha is None:
+    if not await run_in_threadpool(sessions.delete_session, state.engine, state.blobs, session_id):
         raise ApiError(404, "not_found", f"There is no session {session_id}.")
-    await run_in_threadpool(state.blobs.delete, sha)
     state.events.publish({"type": "session", "id": session_id, "status": "deleted"})
     return {"ok": True, "deleted": session_id}

@@ -8,6 +8,7 @@ session; new bytes get 201.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from racesense.store import sessions
-from racesense.store.blobs import HashMismatchError, StoredBlob, is_sha256
+from racesense.store.blobs import HashMismatchError, SealedBlob, is_sha256
 from racesense.store.tokens import TokenInfo
 from racesense.web.auth import require
 from racesense.web.errors import ApiError
@@ -54,17 +55,21 @@ def _check_length(request: Request, max_bytes: int) -> None:
         raise ApiError(413, "too_large", f"The upload is larger than {max_bytes // 2**20} MB.")
 
 
-def _commit(files: list[ReceivedFile], expected_sha256: str | None) -> list[StoredBlob]:
-    stored: list[StoredBlob] = []
+def _seal(files: list[ReceivedFile], expected_sha256: str | None) -> list[SealedBlob]:
+    """Every file hashed, checked and on disk, or none kept at all."""
+    sealed: list[SealedBlob] = []
     try:
         for received in files:
-            stored.append(received.writer.commit(expected_sha256))
-    except HashMismatchError as exc:
-        for received in files[len(stored) + 1 :]:
+            sealed.append(received.writer.seal(expected_sha256))
+    except BaseException as exc:
+        for received in files[len(sealed) + 1 :]:
             received.writer.abort()
-        # Only blobs that existed before may stay; the rest of this upload goes.
-        raise ApiError(422, "sha256_mismatch", f"Nothing was kept: {exc}.") from exc
-    return stored
+        for done in sealed:
+            done.tmp.unlink(missing_ok=True)
+        if isinstance(exc, HashMismatchError):
+            raise ApiError(422, "sha256_mismatch", f"Nothing was kept: {exc}.") from exc
+        raise
+    return sealed
 
 
 @router.post("/api/upload", status_code=201)
@@ -110,17 +115,20 @@ async def upload(
             received.writer.abort()
         raise ApiError(400, "bad_sha256", "X-Content-SHA256 needs exactly one file per request.")
 
-    stored = await run_in_threadpool(_commit, files, expected)
+    sealed = await run_in_threadpool(_seal, files, expected)
     results: list[dict[str, Any]] = []
-    for received, blob in zip(files, stored, strict=True):
+    for received, blob in zip(files, sealed, strict=True):
         recorded = await run_in_threadpool(
-            sessions.record_upload,
-            state.engine,
-            sha256=blob.sha256,
-            size=blob.size,
-            filename=received.filename,
-            device_id=device_id,
-            sync_id=sync_id,
+            functools.partial(
+                sessions.record_upload,
+                state.engine,
+                sha256=blob.sha256,
+                size=blob.size,
+                filename=received.filename,
+                device_id=device_id,
+                sync_id=sync_id,
+                place=functools.partial(state.blobs.place, blob),
+            )
         )
         results.append(
             {
