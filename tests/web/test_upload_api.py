@@ -226,3 +226,36 @@ def test_raw_files_no_session_refers_to_are_swept_when_old(client: TestClient) -
     assert sessions.sweep_unreferenced(state.engine, state.blobs, min_age_s=3600) == 0  # young
     assert sessions.sweep_unreferenced(state.engine, state.blobs, min_age_s=-1) == 1
     assert not orphan.path.exists() and state.blobs.exists(kept["sha256"])
+
+
+def test_every_member_of_a_multi_member_gzip_is_stored(client: TestClient) -> None:
+    """`cat a.csv.gz b.csv.gz` is one valid gzip stream of two members: all of it is the
+    file, not just the first member."""
+    half = len(CSV) // 2
+    body = gzip.compress(CSV[:half]) + gzip.compress(CSV[half:])
+    headers = AUTH | {"Content-Encoding": "gzip"}
+    response = client.post("/api/upload", content=body, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["files"][0]["sha256"] == hashlib.sha256(CSV).hexdigest()
+
+
+def test_data_after_the_gzip_end_is_refused(client: TestClient) -> None:
+    headers = AUTH | {"Content-Encoding": "gzip"}
+    response = client.post("/api/upload", content=gzip.compress(CSV) + b"junk", headers=headers)
+    assert response.status_code == 400 and error_shape(response)["error"] == "bad_gzip"
+    assert stored_files(client) == []
+
+
+def test_a_gzip_bomb_is_stopped_before_it_inflates(app_factory) -> None:
+    """200 MB of zeros, 200 KB compressed, against a 4 MB cap: refused after at most a
+    step of inflation, not after inflating the whole chunk in memory."""
+    import tracemalloc
+
+    client = app_factory(max_upload_bytes=4 * 1024 * 1024)
+    bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)
+    tracemalloc.start()
+    response = client.post("/api/upload", content=bomb, headers=AUTH | {"Content-Encoding": "gzip"})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert response.status_code == 413
+    assert peak < 32 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"

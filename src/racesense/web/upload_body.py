@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import MultipartParseError
@@ -75,24 +75,34 @@ class _Part:
 
 
 class _Inflater:
-    """Stream gzip decompression with a hard cap on the output."""
+    """Stream gzip decompression, at most INFLATE_STEP bytes of output at a time, so the
+    caller can stop a bomb at its cap before it has grown. Every member of a
+    multi-member gzip stream is inflated (what `cat a.gz b.gz` makes); anything else
+    after a member is refused, never silently dropped."""
 
     def __init__(self) -> None:
         self._z = zlib.decompressobj(wbits=31)
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> Iterator[bytes]:
         try:
-            out = [self._z.decompress(data, INFLATE_STEP)]
-            while self._z.unconsumed_tail:
-                out.append(self._z.decompress(self._z.unconsumed_tail, INFLATE_STEP))
+            while data:
+                if self._z.eof:  # a member ended: what follows must be another one
+                    if not data.startswith(b"\x1f"):
+                        raise ApiError(
+                            400, "bad_gzip", "The gzip body has data after its end marker."
+                        )
+                    self._z = zlib.decompressobj(wbits=31)
+                out = self._z.decompress(data, INFLATE_STEP)
+                if out:
+                    yield out
+                data = self._z.unused_data if self._z.eof else self._z.unconsumed_tail
         except zlib.error as exc:
             raise ApiError(400, "bad_gzip", f"The gzip body is corrupt ({exc}).") from exc
-        return out
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> Iterator[bytes]:
         if not self._z.eof:
             raise ApiError(400, "bad_gzip", "The gzip body ends before its end marker.")
-        return [self._z.flush()]
+        yield self._z.flush()
 
 
 class BodyReader:
@@ -114,13 +124,15 @@ class BodyReader:
         self._wire = 0  # bytes as sent
         self._started = time.monotonic()
 
-    def _count(self, pieces: list[bytes]) -> list[bytes]:
-        self.received += sum(len(p) for p in pieces)
-        if self.received > self._max:
-            raise ApiError(
-                413, "too_large", f"The upload is larger than {self._max // (1024 * 1024)} MB."
-            )
-        return pieces
+    def _count(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
+        """The pieces, each counted against the cap before it is passed on."""
+        for piece in pieces:
+            self.received += len(piece)
+            if self.received > self._max:
+                raise ApiError(
+                    413, "too_large", f"The upload is larger than {self._max // (1024 * 1024)} MB."
+                )
+            yield piece
 
     async def _arrivals(self) -> AsyncIterator[bytes]:
         """The body as sent, chunk by chunk, with the silence and slowness limits."""
@@ -154,18 +166,18 @@ class BodyReader:
         if batch:
             yield bytes(batch)
 
-    def decode(self, wire: bytes) -> list[bytes]:
+    def decode(self, wire: bytes) -> Iterator[bytes]:
         """A batch, inflated and counted against the cap (in a worker thread)."""
         return self._count(self._inflater.feed(wire) if self._inflater else [wire])
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> Iterator[bytes]:
         """What the body still holds once it has all arrived."""
-        return self._count(self._inflater.finish()) if self._inflater else []
+        return self._count(self._inflater.finish() if self._inflater else [])
 
     async def consume(self, sink: Callable[[bytes], object]) -> None:
         """Feed the whole body to `sink`, piece by piece, in a worker thread."""
 
-        def feed(pieces: list[bytes]) -> None:
+        def feed(pieces: Iterator[bytes]) -> None:
             for piece in pieces:
                 if piece:
                     sink(piece)
