@@ -15,7 +15,8 @@ $(BIN)/python:
 	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	  else echo "python3 -m venv failed: install python3-venv" >&2; exit 1; fi; }
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# Reinstalled when a kernel changes too: the install compiles them (setup.py).
+$(STAMP): pyproject.toml setup.py $(wildcard src/racesense/analysis/kernels/*.pyx) | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)

@@ -11,8 +11,7 @@ from hypothesis import settings
 
 import pg
 
-# No per-example deadline: a timing assertion in a test fails on a busy CI host, and the
-# first example to call a compiled kernel also compiles it (numba) when the cache is cold.
+# No per-example deadline: a timing assertion in a test fails on a busy CI host.
 settings.register_profile("racesense", deadline=None)
 settings.load_profile("racesense")
 
