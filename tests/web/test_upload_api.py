@@ -259,3 +259,39 @@ def test_a_gzip_bomb_is_stopped_before_it_inflates(app_factory) -> None:
     tracemalloc.stop()
     assert response.status_code == 413
     assert peak < 32 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"
+
+
+@pytest.mark.parametrize("name", ["Brno–Masaryk.csv", "鈴鹿.csv", "Nürburgring.csv"])
+def test_file_names_beyond_latin1_are_kept_as_sent(client: TestClient, name: str) -> None:
+    body = name.encode() + b"\n" + CSV  # distinct bytes per name
+    multipart = client.post("/api/upload", files={"f": (name, body, "text/csv")}, headers=AUTH)
+    assert multipart.status_code == 201, multipart.text
+    assert multipart.json()["files"][0]["filename"] == name
+    raw = client.post(
+        "/api/upload", content=body + b"#", headers=AUTH | {"X-Filename": name.encode()}
+    )
+    assert raw.status_code == 201 and raw.json()["files"][0]["filename"] == name
+    session_id = raw.json()["files"][0]["session_id"]
+    listed = client.get(f"/api/sessions/{session_id}", headers=AUTH).json()
+    assert listed["session"]["filename"] == name
+
+
+def test_too_many_parts_is_a_413_and_keeps_nothing(client: TestClient) -> None:
+    files = [("f", (f"{i}.csv", CSV + str(i).encode(), "text/csv")) for i in range(150)]
+    response = client.post("/api/upload", files=files, headers=AUTH)
+    assert response.status_code == 413 and error_shape(response)["error"] == "too_many_parts"
+    assert stored_files(client) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sessions?offset=9223372036854775808",
+        "/api/sessions?limit=99999999999999999999",
+        "/api/sessions/x/laps/100000000000000000000/trace",
+        "/api/sessions/x/laps/-1/trace",
+    ],
+)
+def test_numbers_out_of_range_are_422_not_500(client: TestClient, path: str) -> None:
+    response = client.get(path, headers=AUTH)
+    assert response.status_code == 422 and error_shape(response)["error"] == "invalid"

@@ -67,17 +67,23 @@ class BlobWriter:
         self._hash.update(data)
         self._file.write(data)
 
+    def close(self) -> None:
+        """No more bytes: flush them to disk and let go of the file handle (a request
+        with many files holds one open file at a time, not one per file)."""
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
     def seal(self, expected_sha256: str | None = None) -> SealedBlob:
-        """Check the hash, flush the bytes to disk and close the file."""
+        """Check the hash, and have the bytes on disk with the file closed."""
         digest = self._hash.hexdigest()
         try:
             if expected_sha256 is not None and expected_sha256.lower() != digest:
                 raise HashMismatchError(
                     f"the file's SHA-256 is {digest}, not the {expected_sha256} announced"
                 )
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            self.close()
         except BaseException:
             self.abort()
             raise

@@ -65,7 +65,8 @@ def install(app: FastAPI) -> None:
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"{where}: {first.get('msg', 'invalid value')}" if where else "Invalid request."
+        detail = str(first.get("msg", "invalid value")).rstrip(".")
+        message = f"{where}: {detail}." if where else "Invalid request."
         return error_response(422, "invalid", message)
 
     @app.exception_handler(OperationalError)

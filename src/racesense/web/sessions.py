@@ -7,7 +7,7 @@ import gzip
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +23,8 @@ from racesense.web.views import session_or_404, session_summary
 router = APIRouter()
 Reader = Annotated[TokenInfo, Depends(require("read"))]
 JSON = "application/json"
+# Numbers from the URL must fit the database's integers (a 64-bit one fails with a 500).
+MAX_INDEX = 2**31 - 1
 
 
 def _unanalysed(row: Session) -> dict[str, Any]:
@@ -72,7 +74,7 @@ async def list_sessions(
     track: str | None = None,
     date: dt.date | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
 ) -> dict[str, Any]:
     rows, total = await run_in_threadpool(
         sessions.list_sessions,
@@ -117,7 +119,12 @@ def _wants_json(request: Request) -> bool:
         }
     },
 )
-async def get_trace(request: Request, session_id: str, lap: int, _token: Reader) -> Response:
+async def get_trace(
+    request: Request,
+    session_id: str,
+    lap: Annotated[int, Path(ge=0, le=MAX_INDEX)],
+    _token: Reader,
+) -> Response:
     row = await run_in_threadpool(session_or_404, request, session_id)
     data = await run_in_threadpool(sessions.get_trace, request.app.state.engine, row.id, lap)
     if data is None:

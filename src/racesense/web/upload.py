@@ -43,6 +43,17 @@ def _header_id(request: Request, name: str, limit: int) -> str | None:
     return value
 
 
+def _utf8(header: str | None) -> str | None:
+    """A header's value as the client meant it: HTTP hands it over as Latin-1, but a
+    logger or a browser sending a file name like `Brno–Masaryk.csv` sends UTF-8."""
+    if header is None:
+        return None
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return header
+
+
 def _check_length(request: Request, max_bytes: int) -> None:
     length = request.headers.get("content-length")
     if length is None:
@@ -105,7 +116,7 @@ async def upload(
         if boundary is not None:
             files = await read_multipart(body, state.blobs, boundary)
         else:
-            name = request.headers.get("x-filename") or request.query_params.get("filename")
+            name = _utf8(request.headers.get("x-filename")) or request.query_params.get("filename")
             files = await read_raw(body, state.blobs, safe_filename(name))
     except ClientDisconnect:
         # Nothing was committed; the temporary files are gone. No answer can be read.

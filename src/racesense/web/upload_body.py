@@ -38,6 +38,7 @@ BATCH_BYTES = 256 * 1024
 # logger on a weak hotspot manages tens of KB/s; a trickle only holds a worker.
 MIN_RATE_BPS = 1024
 FIELD_LIMIT = 64 * 1024  # a nameless, typeless part bigger than this is a file
+MAX_PARTS = 100  # a logger sends a handful of files per request
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -210,10 +211,14 @@ class _MultipartCollector:
         self._current = _Part()
         self._header_field = bytearray()
         self._header_value = bytearray()
-        self._headers: dict[str, str] = {}
+        # Raw bytes: a browser sends a UTF-8 file name as is, which no str round trip
+        # through Latin-1 (what the parser's helpers assume) survives.
+        self._headers: dict[str, bytes] = {}
 
     # -- callbacks --
     def on_part_begin(self) -> None:
+        if len(self.parts) >= MAX_PARTS:
+            raise ApiError(413, "too_many_parts", f"An upload may hold at most {MAX_PARTS} parts.")
         self._current = _Part()
         self._headers = {}
 
@@ -225,18 +230,18 @@ class _MultipartCollector:
 
     def on_header_end(self) -> None:
         name = self._header_field.decode("latin-1").strip().lower()
-        self._headers[name] = self._header_value.decode("utf-8", "replace").strip()
+        self._headers[name] = bytes(self._header_value).strip()
         self._header_field.clear()
         self._header_value.clear()
 
     def on_headers_finished(self) -> None:
         part = self._current
-        disposition, options = parse_options_header(self._headers.get("content-disposition", ""))
+        disposition, options = parse_options_header(self._headers.get("content-disposition", b""))
         del disposition
         raw_name = options.get(b"filename")
         part.name = (options.get(b"name") or b"").decode("utf-8", "replace") or None
         part.filename = safe_filename(raw_name.decode("utf-8", "replace") if raw_name else None)
-        part.content_type = self._headers.get("content-type") or None
+        part.content_type = self._headers.get("content-type", b"").decode("latin-1") or None
         if part.filename is not None or part.content_type is not None:
             part.writer = self.store.writer()
         self.parts.append(part)
@@ -254,7 +259,8 @@ class _MultipartCollector:
             part.buffer.clear()
 
     def on_part_end(self) -> None:
-        pass
+        if self._current.writer is not None:
+            self._current.writer.close()
 
     def on_end(self) -> None:
         self.finished = True
