@@ -51,6 +51,7 @@ unit: $(STAMP) postgresql
 test: lint typecheck unit
 
 bench: $(STAMP)
+	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_accuracy.py
 	$(BIN)/python bench/bench_server.py
