@@ -24,17 +24,25 @@ def run_analysis(
 ) -> Analysed | Rejected:
     """Analyse the raw file. A file the importers or the analysis reject is `Rejected`
     with the reason, not an exception: it would fail the same way every time. Anything
-    else (a bug, memory) propagates, and the caller records a crash."""
+    else (a bug) propagates, and the caller records a crash."""
     data = Path(raw_path).read_bytes()
     try:
         analysis = analyse(read_telemetry(data), track=track, tracks=tracks)
+        return Analysed(
+            summary=summarise(analysis),
+            document=json.dumps(to_document(analysis), separators=(",", ":")).encode(),
+            traces={t.number: encode_trace(t) for t in analysis.traces},
+        )
     except (IngestError, AnalysisError) as exc:
         return Rejected(exc.code, str(exc))
-    return Analysed(
-        summary=summarise(analysis),
-        document=json.dumps(to_document(analysis), separators=(",", ":")).encode(),
-        traces={t.number: encode_trace(t) for t in analysis.traces},
-    )
+    except MemoryError:
+        # The worker's memory cap (dispatcher.limit_memory): the same file would hit it
+        # every time, so it is a verdict on the file, not a crash to retry.
+        return Rejected(
+            "out_of_memory",
+            "Analysing this file needs more memory than an analysis may use; "
+            "if it is a real session, split it into shorter files.",
+        )
 
 
 def summarise(analysis: SessionAnalysis) -> SessionSummary:

@@ -32,6 +32,9 @@ from racesense.store.blobs import BlobStore
 
 log = logging.getLogger("racesense.jobs")
 
+# Each worker process may use this much memory (address space) at most: a file that
+# needs more fails alone, as "out_of_memory", instead of taking the laptop down.
+WORKER_MEMORY_MB = 2048
 POLL_S = 1.0
 STOP_GRACE_S = 10.0
 # After an error in its loop (a database locked too long, gone, full), the dispatcher
@@ -49,11 +52,18 @@ def host_prefix() -> str:
 
 class Dispatcher:
     def __init__(
-        self, engine: Engine, blobs: BlobStore, workers: int, on_event: EventSink | None = None
+        self,
+        engine: Engine,
+        blobs: BlobStore,
+        workers: int,
+        on_event: EventSink | None = None,
+        *,
+        memory_limit_mb: int = WORKER_MEMORY_MB,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
         self.workers = workers
+        self.memory_limit_mb = memory_limit_mb
         self.on_event = on_event or (lambda _event: None)
         self._wake = asyncio.Event()
         self._pool: ProcessPoolExecutor | None = None
@@ -67,7 +77,12 @@ class Dispatcher:
         self.last_error: str | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=limit_memory,
+            initargs=(self.memory_limit_mb,),
+        )
 
     async def start(self) -> None:
         self._pool = self._new_pool()
@@ -191,6 +206,21 @@ class Dispatcher:
                 if self._pool is pool and not self._stopping:
                     self._pool = self._new_pool()
             raise
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap this worker's address space (POSIX). Windows has no such limit per process
+    short of a job object; there a worker is bounded only by the analysis's own checks
+    of its input."""
+    try:
+        import resource
+    except ImportError:
+        return
+    limit = megabytes * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _warm_up() -> None:
