@@ -20,6 +20,7 @@ from racesense.store import sessions as sessions_store
 from racesense.store.blobs import BlobStore
 from racesense.store.db import is_postgresql, make_engine, migrate
 from racesense.web import errors, events, sessions, syncs, tracks, upload
+from racesense.web.auth import TokenGate
 
 log = logging.getLogger("racesense.web")
 # Raw files that no session refers to (an upload that died between storing its file and
@@ -81,6 +82,7 @@ def create_app(
     app.state.settings = settings
     app.state.events = events.EventHub()
     errors.install(app)
+    app.add_middleware(TokenGate)
     for module in (upload, sessions, tracks, syncs, events):
         app.include_router(module.router)
 

@@ -1,9 +1,12 @@
 """Bearer tokens on every /api/ request but /api/health.
 
-Checked before the body is read, so a request with a bad token is refused without
-its upload crossing the network (with `Expect: 100-continue`, not even sent).
-`GET /api/events` alone may also take the token from a cookie or a query parameter,
-because a browser's EventSource cannot send headers.
+`TokenGate`, in front of every route, checks the token before a byte of the body is
+read: a request with no valid token is refused without its body crossing the network
+(with `Expect: 100-continue`, not even sent), and JSON bodies are capped at
+MAX_JSON_BYTES (uploads and track imports stream, with caps of their own). The routes'
+`require(action)` then decides what the token may do. `GET /api/events` alone may also
+take the token from a cookie or a query parameter, because a browser's EventSource
+cannot send headers.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from racesense.store import tokens
 from racesense.store.tokens import TokenInfo
-from racesense.web.errors import ApiError
+from racesense.web.errors import ApiError, error_response
 
 COOKIE = "racesense_token"
 # Which scopes may do what.
@@ -35,17 +39,94 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-def require(action: str, *, allow_query: bool = False) -> Callable[[Request], Awaitable[TokenInfo]]:
+PUBLIC = frozenset({"/api/health"})
+QUERY_TOKEN = frozenset({"/api/events"})  # EventSource sends no headers
+STREAMED = frozenset({"/api/upload", "/api/tracks/import"})  # bodies with caps of their own
+MAX_JSON_BYTES = 1024 * 1024
+
+
+def _token_of(request: Request) -> str | None:
+    token = _bearer(request)
+    if token is None and request.url.path in QUERY_TOKEN:
+        token = request.query_params.get("token") or request.cookies.get(COOKIE)
+    return token
+
+
+async def _verify(request: Request) -> TokenInfo:
+    token = _token_of(request)
+    if not token:
+        raise ApiError(401, "unauthorized", "This request needs an API token (Bearer).")
+    state = request.app.state
+    info = await run_in_threadpool(tokens.verify, state.engine, token, state.settings.api_token)
+    if info is None:
+        raise ApiError(401, "unauthorized", "The API token is unknown, expired or revoked.")
+    return info
+
+
+class TokenGate:
+    """Refuses an /api/ request without a valid token before its body is read, and
+    reads a JSON request's body itself, refusing it past MAX_JSON_BYTES, before the
+    route sees it. The token's rights go to `require` through the request's state, so
+    the token is looked up once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/") or path in PUBLIC:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            info = await _verify(request)
+            if path not in STREAMED:
+                receive = await _read_capped(request, receive)
+        except ApiError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            await error_response(exc.status, exc.code, exc.message, headers)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["token"] = info
+        await self.app(scope, receive, send)
+
+
+async def _read_capped(request: Request, receive: Receive) -> Receive:
+    """The whole (small) body, read here and handed on: refused at once from its
+    Content-Length if that is over MAX_JSON_BYTES, else as soon as the bytes received
+    pass it."""
+    too_large = ApiError(413, "too_large", f"A request body may be at most {MAX_JSON_BYTES} bytes.")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_JSON_BYTES:
+        raise too_large
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return receive  # the client left: let the route see it
+        body += message.get("body", b"")
+        if len(body) > MAX_JSON_BYTES:
+            raise too_large
+        if not message.get("more_body", False):
+            break
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()  # (a disconnect, while the response streams)
+        replayed = True
+        return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+    return replay
+
+
+def require(action: str) -> Callable[[Request], Awaitable[TokenInfo]]:
+    """A route's dependency: what the token must allow for it."""
+
     async def dependency(request: Request) -> TokenInfo:
-        token = _bearer(request)
-        if token is None and allow_query:
-            token = request.query_params.get("token") or request.cookies.get(COOKIE)
-        if not token:
-            raise ApiError(401, "unauthorized", "This request needs an API token (Bearer).")
-        state = request.app.state
-        info = await run_in_threadpool(tokens.verify, state.engine, token, state.settings.api_token)
-        if info is None:
-            raise ApiError(401, "unauthorized", "The API token is unknown, expired or revoked.")
+        info: TokenInfo | None = getattr(request.state, "token", None)
+        if info is None:  # an app without the gate (TokenGate is installed by create_app)
+            info = await _verify(request)
         if info.scope not in ALLOWED[action]:
             raise ApiError(403, "forbidden", f"A {info.scope} token cannot do this.")
         return info

@@ -62,7 +62,7 @@ async def _stream(request: Request, hub: EventHub) -> AsyncIterator[str]:
 @router.get("/api/events")
 async def events(
     request: Request,
-    _token: Annotated[TokenInfo, Depends(require("read", allow_query=True))],
+    _token: Annotated[TokenInfo, Depends(require("read"))],
 ) -> StreamingResponse:
     return StreamingResponse(
         _stream(request, request.app.state.events),
