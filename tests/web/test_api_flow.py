@@ -261,3 +261,30 @@ def test_session_document_is_the_stored_bytes_behind_the_row_state(
     assert doc["id"] == item["session_id"] and doc["status"] == "ready"
     assert doc["session"]["status"] == "ready" and doc["error_code"] is None
     assert '"status"' not in stored and '"id"' not in stored
+
+
+def test_a_sync_learns_no_other_session_id_and_still_lists_its_duplicate(
+    client: TestClient,
+) -> None:
+    by_hand = client.post("/api/upload", content=b"known,bytes\n1,2\n", headers=AUTH).json()
+    sync = client.post("/api/syncs", headers=AUTH).json()
+    device = {"Authorization": f"Bearer {sync['token']}"}
+    again = client.post("/api/upload", content=b"known,bytes\n1,2\n", headers=device)
+    assert again.status_code == 200
+    (item,) = again.json()["files"]
+    assert item["duplicate"] is True and item["session_id"] is None and item["status"] is None
+    assert item["sha256"] == by_hand["files"][0]["sha256"]  # what the logger checks
+    files = client.get(f"/api/syncs/{sync['sync_id']}", headers=AUTH).json()["files"]
+    assert [f["id"] for f in files] == [by_hand["files"][0]["session_id"]]
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_a_sync_report_with_non_finite_numbers_is_refused(client: TestClient, value: str) -> None:
+    sync = client.post("/api/syncs", headers=AUTH).json()
+    body = '{"phases_ms": {"hotspot_joined": VALUE}}'.replace("VALUE", value)
+    response = client.post(
+        f"/api/syncs/{sync['sync_id']}/report",
+        content=body,
+        headers=AUTH | {"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422 and response.json()["error"] == "invalid"

@@ -144,3 +144,15 @@ class Sync(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     device_id: Mapped[str | None] = mapped_column(String(64))
     report: Mapped[str | None] = mapped_column(Text)  # JSON: per-phase timings
+
+
+class SyncFile(Base):
+    """A file a sync sent that was already stored (uploaded earlier, by another sync or
+    by hand): it belongs to this sync's files too."""
+
+    __tablename__ = "sync_files"
+
+    sync_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )

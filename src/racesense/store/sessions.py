@@ -19,7 +19,7 @@ from racesense.analysis.track import Track
 from racesense.store.blobs import BlobStore
 from racesense.store.db import reading, writing
 from racesense.store.jobs import enqueue
-from racesense.store.models import Session, SessionStatus, Trace
+from racesense.store.models import Session, SessionStatus, SyncFile, Trace
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ def record_upload(
                     place = None  # placed (a retry finds the file there)
                 existing = db.scalar(select(Session).where(Session.sha256 == sha256))
                 if existing is not None:
+                    if sync_id is not None and existing.sync_id != sync_id:
+                        link = SyncFile(sync_id=sync_id, session_id=existing.id)
+                        if db.get(SyncFile, (sync_id, existing.id)) is None:
+                            db.add(link)
                     return Recorded(existing.id, existing.status, duplicate=True)
                 row = Session(
                     id=new_id(),
@@ -117,8 +121,11 @@ def list_sessions(
 
 def by_sync(engine: Engine, sync_id: str) -> list[Session]:
     with reading(engine) as db:
+        linked = select(SyncFile.session_id).where(SyncFile.sync_id == sync_id)
         rows = db.scalars(
-            select(Session).where(Session.sync_id == sync_id).order_by(Session.uploaded_at)
+            select(Session)
+            .where((Session.sync_id == sync_id) | Session.id.in_(linked))
+            .order_by(Session.uploaded_at)
         ).all()
     return list(rows)
 

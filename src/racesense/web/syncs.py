@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from racesense.isotime import iso_utc
@@ -26,6 +26,8 @@ class SyncIn(BaseModel):
 
 
 class ReportIn(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)  # JSON has no NaN; a report is JSON
+
     phases_ms: dict[str, float] = Field(default_factory=dict)
     files_sent: int | None = None
     bytes_sent: int | None = None

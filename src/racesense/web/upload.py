@@ -141,13 +141,16 @@ async def upload(
                 place=functools.partial(state.blobs.place, blob),
             )
         )
+        # An upload-only token (a logger's, for one sync) learns nothing of sessions it
+        # did not make: for bytes already stored it hears "duplicate", not whose.
+        hidden = recorded.duplicate and token.scope == "upload"
         results.append(
             {
                 "filename": received.filename,
                 "sha256": blob.sha256,
                 "bytes": blob.size,
-                "session_id": recorded.session_id,
-                "status": recorded.status,
+                "session_id": None if hidden else recorded.session_id,
+                "status": None if hidden else recorded.status,
                 "duplicate": recorded.duplicate,
             }
         )
