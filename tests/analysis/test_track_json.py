@@ -7,13 +7,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from racesense.analysis.errors import TrackError
-from racesense.analysis.track import Gate, Track
+from racesense.analysis.geo import haversine_m
+from racesense.analysis.track import MIN_GATE_LENGTH_M, Gate, Track
 from racesense.analysis.track_json import track_from_json, track_to_json
 
 lat = st.floats(-89.0, 89.0)
 lon = st.floats(-179.0, 179.0)
 point = st.tuples(lat, lon)
-line = st.tuples(point, point).filter(lambda ab: ab[0] != ab[1]).map(lambda ab: Gate(*ab))
+line = (
+    st.tuples(point, point)
+    .filter(lambda ab: haversine_m(*ab[0], *ab[1]) >= MIN_GATE_LENGTH_M)
+    .map(lambda ab: Gate(*ab))
+)
 
 
 @given(
@@ -51,6 +56,7 @@ def test_accepted_forms() -> None:
         ({"name": "x", "start_finish": [True, 2]}, "not a point"),
         ({"name": "x", "start_finish_line": [[1, 2]]}, "not a line"),
         ({"name": "x", "start_finish_line": [[1, 2], [1, 2]]}, "two different points"),
+        ({"name": "x", "start_finish_line": [[1, 2], [1.000004, 2]]}, "at least 2 m"),
         ({"name": "x", "start_finish": [1, 2], "sectors": "north"}, "sectors"),
     ],
 )

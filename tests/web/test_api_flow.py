@@ -110,6 +110,29 @@ def test_new_track_reanalyses_sessions_near_it(
         if doc["track"]["source"] == "list":
             break
     assert doc["track"]["name"] == "Racesense Park" and doc["track"]["source"] == "list"
+    # Deleted again: the session goes back to a start/finish found in its data.
+    deleted = client.delete(f"/api/tracks/{response.json()['id']}", headers=AUTH)
+    assert deleted.status_code == 200 and deleted.json()["reanalysing"] == [item["session_id"]]
+    assert client.get("/api/tracks", headers=AUTH).json()["tracks"] == []
+    for _ in range(200):
+        doc = wait_for_status(client, item["session_id"])
+        if doc["track"]["source"] == "detected":
+            break
+    assert doc["track"]["source"] == "detected"
+    again = client.delete(f"/api/tracks/{response.json()['id']}", headers=AUTH)
+    assert again.status_code == 404 and again.json()["error"] == "not_found"
+
+
+def test_a_timing_line_too_short_to_cross_a_track_is_refused(client: TestClient) -> None:
+    short = [[52.0, -1.0], [52.000004, -1.0]]  # 0.45 m
+    response = client.post(
+        "/api/tracks", json={"name": "x", "start_finish_line": short}, headers=AUTH
+    )
+    assert response.status_code == 422 and "at least 2 m" in response.json()["message"]
+    listed = b"name,lat,lon,lat2,lon2\nTiny,52.0,-1.0,52.000004,-1.0\n"
+    imported = client.post("/api/tracks/import", content=listed, headers=AUTH)
+    assert imported.status_code == 400 and imported.json()["error"] == "bad_track_list"
+    assert client.get("/api/tracks", headers=AUTH).json()["tracks"] == []
 
 
 def test_tracks_validation_and_import(client: TestClient, shared_file) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from racesense.analysis import kernels
 from racesense.analysis.clean import Fixes
 from racesense.analysis.errors import TrackError
-from racesense.analysis.geo import LocalFrame
+from racesense.analysis.geo import LocalFrame, haversine_m
 
 LatLon = tuple[float, float]
 # "list": the user's track list; "detected": found in the data; "user": given for one
@@ -28,6 +28,10 @@ TrackSource = Literal["list", "detected", "user"]
 # list may sit on the pit wall rather than the racing line; 25 m either side covers a
 # wide main straight without reaching most parallel roads.
 GATE_HALF_WIDTH_M = 25.0
+# A timing line shorter than this cannot be a line across a track (the narrowest pit
+# lane is wider); it is a slip of the finger or of a file, and its direction, from two
+# points a GNSS fix apart, would be noise.
+MIN_GATE_LENGTH_M = 2.0
 # A session uses a track from the list whose start/finish it passes this close to.
 TRACK_MATCH_RADIUS_M = 50.0
 
@@ -50,6 +54,12 @@ class Gate:
         _check_latlon(self.p2, "A line end")
         if self.p1 == self.p2:
             raise TrackError("A timing line needs two different points.")
+        length_m = haversine_m(*self.p1, *self.p2)
+        if length_m < MIN_GATE_LENGTH_M:
+            raise TrackError(
+                f"A timing line must be at least {MIN_GATE_LENGTH_M:.0f} m long to cross the"
+                f" track; this one is {length_m:.2f} m."
+            )
 
     def p1_p2(self) -> tuple[LatLon, LatLon]:
         return (self.p1, self.p2)

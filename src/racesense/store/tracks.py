@@ -61,6 +61,17 @@ def add(engine: Engine, tracks: list[Track]) -> list[int]:
     return ids
 
 
+def remove(engine: Engine, track_id: int) -> Track | None:
+    """Delete a listed track; the track it was, or None if there was none."""
+    with writing(engine) as db:
+        row = db.get(TrackRow, track_id)
+        if row is None:
+            return None
+        track = to_track(row)
+        db.delete(row)
+    return track
+
+
 def rows(engine: Engine) -> list[TrackRow]:
     with reading(engine) as db:
         return list(db.scalars(select(TrackRow).order_by(TrackRow.id)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -84,11 +84,28 @@ async def import_tracks(request: Request, _token: Writer) -> dict[str, Any]:
         if len(data) > MAX_TRACK_LIST_BYTES:
             raise ApiError(413, "too_large", "A track list may be at most 8 MB.")
     try:
-        new = parse_track_list(bytes(data))
-    except MalformedFileError as exc:
-        raise ApiError(400, "bad_track_list", str(exc)) from exc
+        new = await run_in_threadpool(parse_track_list, bytes(data))
+    except (MalformedFileError, TrackError) as exc:
+        raise ApiError(400, "bad_track_list", f"The track list was not imported: {exc}") from exc
     ids, requeued = await _add(request, new)
     return {"imported": len(ids), "reanalysing": requeued}
+
+
+@router.delete("/api/tracks/{track_id}")
+async def delete_track(
+    request: Request, track_id: Annotated[int, Path(ge=1, le=2**31 - 1)], _token: Writer
+) -> dict[str, Any]:
+    """Remove a track from the list; sessions that may have used it are analysed again
+    (a session that was forced onto it keeps its own copy)."""
+    engine = request.app.state.engine
+    gone = await run_in_threadpool(track_store.remove, engine, track_id)
+    if gone is None:
+        raise ApiError(404, "not_found", f"There is no track {track_id}.")
+    requeue = await run_in_threadpool(sessions.near, engine, [gone], REANALYSE_RADIUS_M)
+    if requeue:
+        await run_in_threadpool(jobs.enqueue_now, engine, requeue)
+        request.app.state.dispatcher.notify()
+    return {"ok": True, "deleted": track_id, "reanalysing": requeue}
 
 
 class ReanalyseIn(BaseModel):
