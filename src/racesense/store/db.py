@@ -57,11 +57,14 @@ def reading(engine: Engine) -> OrmSession:
 @contextlib.contextmanager
 def writing(engine: Engine) -> Iterator[OrmSession]:
     """One write transaction, committed when the block ends, rolled back on an error.
-    Every write to the database goes through here."""
+    Every write to the database goes through here. The transaction (and on SQLite the
+    write lock) starts when the block does, not at its first statement: what the block
+    does outside the database, like placing a raw file, happens under the lock too."""
     with (
         OrmSession(engine.execution_options(**{_WRITE: True}), expire_on_commit=False) as db,
         db.begin(),
     ):
+        db.connection()  # begin now
         yield db
 
 
