@@ -6,8 +6,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
@@ -32,6 +35,49 @@ _CODES = {
 RETRY_AFTER_S = 5
 
 
+class ErrorBody(BaseModel):
+    """The one shape of every error the API answers."""
+
+    ok: Literal[False]
+    status: int
+    error: str  # stable, for programs: "not_found", "too_large", ...
+    message: str  # a plain sentence, for people
+
+
+def _document_errors(app: FastAPI) -> None:
+    """The OpenAPI document says what every route may answer on failure: this shape,
+    for any 4xx or 5xx (FastAPI's own 422 description, which this API never sends, is
+    replaced)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema["components"]["schemas"]["ErrorBody"] = ErrorBody.model_json_schema()
+            error = {
+                "description": "An error, in the API's one error shape",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                },
+            }
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
+                    responses.pop("422", None)
+                    responses["4XX"] = error
+                    responses["5XX"] = error
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema["components"]["schemas"].pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -51,6 +97,8 @@ def error_response(
 
 
 def install(app: FastAPI) -> None:
+    _document_errors(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None

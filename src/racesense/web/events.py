@@ -59,7 +59,11 @@ async def _stream(request: Request, hub: EventHub) -> AsyncIterator[str]:
             yield f"event: {event.get('type', 'message')}\ndata: {json.dumps(event)}\n\n"
 
 
-@router.get("/api/events")
+@router.get(
+    "/api/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
 async def events(
     request: Request,
     _token: Annotated[TokenInfo, Depends(require("read"))],
