@@ -8,7 +8,15 @@
 | RACESENSE_MAX_UPLOAD_MB | 512 | largest upload, also after gzip decompression |
 | RACESENSE_WORKERS | 2 | analysis worker processes |
 | RACESENSE_SYNC_TTL_S | 900 | lifetime of a sync's upload token |
-| RACESENSE_BODY_TIMEOUT_S | 30 | a client silent this long mid-upload is dropped |
+| RACESENSE_BODY_TIMEOUT_S | 30 | a client silent this long mid-body is dropped (408) |
+| RACESENSE_HEAD_TIMEOUT_S | 10 | a request's line and headers must arrive within this |
+| RACESENSE_MAX_CONNECTIONS | 512 | open connections in all (fewer if few files may open) |
+| RACESENSE_MAX_CONNECTIONS_PER_ADDRESS | 64 | open connections from one address (IPv6: a /64) |
+
+The head deadline runs from connecting, or from the end of the previous response on a
+kept-alive connection. The server holds every request body to the body timeout plus
+2 s of silence and to 512 bytes a second on average (web/server.py); the upload route's
+own, stricter limits (1 KB a second) answer first.
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ class Settings:
     workers: int = 2
     sync_ttl_s: int = 900
     body_timeout_s: float = 30.0
+    head_timeout_s: float = 10.0
+    max_connections: int = 512
+    max_connections_per_address: int = 64
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -56,6 +67,11 @@ class Settings:
             workers=max(1, _env_int("RACESENSE_WORKERS", 2)),
             sync_ttl_s=_env_int("RACESENSE_SYNC_TTL_S", 900),
             body_timeout_s=float(_env_int("RACESENSE_BODY_TIMEOUT_S", 30)),
+            head_timeout_s=float(max(1, _env_int("RACESENSE_HEAD_TIMEOUT_S", 10))),
+            max_connections=max(1, _env_int("RACESENSE_MAX_CONNECTIONS", 512)),
+            max_connections_per_address=max(
+                1, _env_int("RACESENSE_MAX_CONNECTIONS_PER_ADDRESS", 64)
+            ),
         )
 
     @property

@@ -7,7 +7,6 @@ import logging
 import os
 import stat
 
-import uvicorn
 from sqlalchemy import Engine
 
 from racesense.settings import Settings
@@ -57,6 +56,7 @@ def load_demo(settings: Settings, engine: Engine) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from racesense.web.app import create_app
+    from racesense.web.server import serve
 
     settings = Settings.from_env(args.data_dir)
     if args.workers:
@@ -74,13 +74,5 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"Open the UI at http://{shown}:{args.port}/#token={token}", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        create_app(settings, migrated=True),
-        host=args.host,
-        port=args.port,
-        log_level="info",
-        timeout_keep_alive=10,
-        # Never log request URLs with their query: /api/events may carry a token.
-        access_log=False,
-    )
+    serve(create_app(settings, migrated=True), settings, host=args.host, port=args.port)
     return 0
