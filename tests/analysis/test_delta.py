@@ -1,10 +1,12 @@
 """Delta-T is aligned by position on the reference path, not by integrated distance."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
 from racesense.analysis.clean import clean_fixes
-from racesense.analysis.delta import delta_to_reference, reference_path
+from racesense.analysis.delta import MAX_PATH_CELLS, delta_to_reference, reference_path
 from racesense.analysis.geo import LocalFrame
 from racesense.analysis.telemetry import Telemetry
 
@@ -69,3 +71,21 @@ def test_delta_trace_is_smooth_on_a_noisy_session():
             assert trace is not None
             assert np.max(np.abs(np.diff(trace.delta_s))) < 0.08
             assert trace.delta_s[-1] == pytest.approx(lap.time_s - reference.time_s, abs=0.05)
+
+
+def test_the_reference_path_is_bounded_however_long_the_lap():
+    """A "lap" of thousands of km (a day's silence at 100 m/s): the path's cells grow
+    longer, not more numerous, so its memory stays bounded (it was a cell per 2 m)."""
+    t = np.concatenate((np.arange(0.0, 10.0, 0.1), 86400.0 + np.arange(0.0, 10.0, 0.1)))
+    lat, lon = FRAME.to_latlon(100.0 * np.where(t < 10.0, t, t - 86390.0), 0.0 * t)
+    fixes = clean_fixes(Telemetry.build("test", t, lat, lon, speed_mps=np.full(t.shape, 100.0)))
+    assert fixes.dist_m[-1] > 8e6
+    tracemalloc.start()
+    try:
+        ref = reference_path(fixes, 0, len(fixes), 0.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ref.x_m.shape[0] == MAX_PATH_CELLS + 1
+    assert ref.length_m == pytest.approx(fixes.dist_m[-1])
+    assert peak < 8 * 8 * (MAX_PATH_CELLS + 1) + (1 << 20)

@@ -21,6 +21,10 @@ from racesense.analysis.telemetry import FloatArray
 
 # The reference path is resampled this finely; projection refines within a segment.
 PATH_STEP_M = 2.0
+# And into at most this many cells: 50 km at PATH_STEP_M, twice the longest circuit ever
+# raced (Pescara, 25.8 km). A longer "lap" (a road trip, or a distance inflated by a
+# jump across a gap) gets longer cells, not more of them: the path's memory is bounded.
+MAX_PATH_CELLS = 25_000
 # Projection refines a guess from the lap's own distance, moving at most this far per
 # step: a bounded local search (not a global nearest point) keeps a hairpin's other
 # side, or a crossing figure-of-eight, from capturing the match.
@@ -59,7 +63,7 @@ def reference_path(fixes: Fixes, lo: int, hi: int, start_t_s: float) -> Referenc
     d = fixes.dist_m[lo:hi] - fixes.dist_m[lo]
     t = fixes.t_s[lo:hi] - start_t_s
     # A whole number of equal steps, so the grid ends exactly where the lap does.
-    cells = max(1, math.ceil(float(d[-1]) / PATH_STEP_M))
+    cells = min(max(1, math.ceil(float(d[-1]) / PATH_STEP_M)), MAX_PATH_CELLS)
     grid = np.linspace(0.0, float(d[-1]), cells + 1)
     step = float(grid[1] - grid[0])
     px, py = np.interp(grid, d, x), np.interp(grid, d, y)
