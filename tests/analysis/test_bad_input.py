@@ -3,6 +3,8 @@ crash, never a hang."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from racesense.analysis.errors import AnalysisError
@@ -19,6 +21,16 @@ HEADER = (
 @pytest.fixture(scope="module")
 def good() -> bytes:
     return to_rscore_csv(make_session(demo_circuit(), rate_hz=10, laps=2, seed=1).telemetry)
+
+
+def with_speed(data: bytes, row: int, speed_kmh: bytes) -> bytes:
+    """An RS-Core file with the speed of data row `row` replaced."""
+    lines = data.split(b"\n")
+    first = next(i for i, line in enumerate(lines) if line[:1].isdigit())
+    cells = lines[first + row].split(b",")
+    cells[4] = speed_kmh
+    lines[first + row] = b",".join(cells)
+    return b"\n".join(lines)
 
 
 def outcome(data: bytes) -> str:
@@ -69,3 +81,43 @@ def test_a_parked_car_has_no_laps() -> None:
         b"%d,52.0693210,-1.0221960,153.2,0.0,0.0,14,0.7,0,0,1,0\n" % (i * 100) for i in range(600)
     )
     assert outcome(HEADER + rows) == "no laps"
+
+
+def test_one_impossible_speed_allocates_nothing_more(good: bytes) -> None:
+    # 231 KB with one speed of 1e10 km/h: the reference lap's path was resampled every
+    # 2 m of the distance it made up (5-11 GB). Now the speed is replaced from positions.
+    assert 200_000 < len(good) < 250_000
+    bad = with_speed(good, 1000, b"1e10")
+    expected = analyse(read_telemetry(good))
+    tracemalloc.start()
+    try:
+        analysis = analyse(read_telemetry(bad))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * len(bad)
+    assert [lap.time_s for lap in analysis.laps] == [lap.time_s for lap in expected.laps]
+
+
+def test_one_impossible_speed_changes_no_lap_and_is_said(good: bytes) -> None:
+    # One speed of 1e6 km/h made one lap of two, 16 km long.
+    expected = analyse(read_telemetry(good))
+    analysis = analyse(read_telemetry(with_speed(good, 1000, b"1000000")))
+    assert analysis.lap_count == expected.lap_count == 2
+    for lap, want in zip(analysis.laps, expected.laps, strict=True):
+        assert lap.time_s == pytest.approx(want.time_s, abs=1e-3)
+        assert lap.distance_m == pytest.approx(want.distance_m, rel=0.01)
+    assert analysis.warnings == (
+        "1 GNSS speeds replaced by speeds from positions: faster than any car",
+    )
+
+
+def test_a_speed_the_positions_contradict_is_replaced_and_said(good: bytes) -> None:
+    # 300 km/h is a car's speed, but not at a fix whose neighbours move at 95 km/h.
+    expected = analyse(read_telemetry(good))
+    analysis = analyse(read_telemetry(with_speed(good, 1000, b"300.0")))
+    assert [lap.time_s for lap in analysis.laps] == [lap.time_s for lap in expected.laps]
+    assert analysis.laps[1].max_speed_kmh == pytest.approx(expected.laps[1].max_speed_kmh)
+    assert analysis.warnings == (
+        "1 GNSS speeds replaced by speeds from positions: inconsistent with positions",
+    )

@@ -1,10 +1,12 @@
 """From raw telemetry rows to clean GNSS fixes in a local metric frame.
 
 Loggers hand us rows at mixed rates, with missing fixes, duplicated or backwards
-timestamps, and the odd fix that jumps a hundred metres and back. Everything after
-this module can assume: fixes are strictly increasing in time, every one has a
-position, a speed, a course and accelerations, and `gap_after[i]` says that the
-logger saw nothing between fix i and fix i+1 for longer than it should have.
+timestamps, the odd fix that jumps a hundred metres and back, and the odd speed that no
+car reaches. Everything after this module can assume: fixes are strictly increasing in
+time and lie within a few days of each other, every one has a position, a speed (within
+MAX_SPEED_MPS), a course and accelerations, and `gap_after[i]` says that the logger saw
+nothing between fix i and fix i+1 for longer than it should have. So every distance
+and duration, and every array sized from one, is bounded by the physics of a car.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy.typing as npt
 from racesense.analysis import kernels
 from racesense.analysis.errors import NoFixesError
 from racesense.analysis.geo import LocalFrame
-from racesense.analysis.telemetry import FloatArray, Telemetry
+from racesense.analysis.telemetry import MAX_ACCEL_MPS2, MAX_SPEED_MPS, FloatArray, Telemetry
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -29,6 +31,16 @@ _JUMP_NOISE_M = 15.0
 _MAX_CAR_SPEED_MPS = 120.0  # 432 km/h
 # Two fixes less than this apart in time are one fix logged twice.
 _MIN_STEP_S = 1e-6
+# A fix more than this from the middle of the session (its median fix time) belongs to
+# no session: a logger's file is one session, and the longest races last a day. A
+# damaged time (1e300 s) would otherwise stretch the session, and every distance
+# integrated over it, without bound.
+_MAX_FROM_MIDDLE_S = 2 * 86400.0
+# A GNSS speed is checked against the positions of the fixes this long either side of
+# it: long enough that GNSS noise (_JUMP_NOISE_M) is a small part of the way covered,
+# short enough that a car's speed changes little meanwhile (15 m/s at 1.5 g), which the
+# margins of the jump test (_JUMP_SPEED_MARGIN, _JUMP_SPEED_FLOOR_MPS) cover.
+_SPEED_CHECK_HALF_S = 1.0
 # No fix for this long (or for several nominal periods, if longer) is a gap.
 _GAP_MIN_S = 1.0
 _GAP_PERIODS = 5.0
@@ -58,7 +70,10 @@ class Fixes:
     speed_from_gnss: bool
     accel_from_imu: bool
     period_s: float
+    # Why fixes were dropped, and why GNSS speeds were replaced by speeds from positions:
+    # reason -> count (the analysis's warnings).
     dropped: dict[str, int] = field(default_factory=dict)
+    speeds_replaced: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.t_s.shape[0])
@@ -154,8 +169,84 @@ def _reject_spikes(
     return keep, _impossible_steps(t[idx], x[idx], y[idx], speed[idx])
 
 
-def _interp_finite(t_out: FloatArray, t_in: FloatArray, values: FloatArray) -> FloatArray | None:
-    ok = np.isfinite(values)
+def _speeds_off_positions(
+    t: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    speed: FloatArray,
+    gap_after: BoolArray,
+    period_s: float,
+) -> BoolArray:
+    """bad[i]: the speed at fix i (NaN: not checked) disagrees with the positions of the
+    fixes within _SPEED_CHECK_HALF_S of it, not across a gap. Over that window the car
+    covers the straight line between its end fixes, `chord` in `dt`. The speed is too
+    low if that line is an impossible step at it (the jump test, over the window), and
+    too high if, even slowed by the same margins, the car would have gone farther than
+    the line plus GNSS noise (the line is never much shorter than the path: a car
+    turns at most about half a circle in two seconds).
+
+    Below one fix a second the window holds no other fix and nothing is checked.
+    """
+    n = t.shape[0]
+    bad = np.zeros(n, dtype=bool)
+    half = round(_SPEED_CHECK_HALF_S / period_s) if period_s > 0 else 0
+    if half < 1 or n < 2:
+        return bad
+
+    def off(v: FloatArray, dt: FloatArray, chord_sq: FloatArray) -> BoolArray:
+        # Compared squared, in place: this runs on every fix of every file.
+        reach = v * _JUMP_SPEED_MARGIN
+        reach += _JUMP_SPEED_FLOOR_MPS
+        reach *= dt
+        reach += _JUMP_NOISE_M
+        reach *= reach
+        result: BoolArray = chord_sq > reach
+        least = np.subtract(v, _JUMP_SPEED_FLOOR_MPS, out=reach)
+        least *= dt
+        least *= 1.0 / _JUMP_SPEED_MARGIN
+        least -= _JUMP_NOISE_M
+        np.maximum(least, 0.0, out=least)  # NaN stays NaN: never off
+        least *= least
+        result |= least > chord_sq
+        return result
+
+    # Fixes whose window is [i - half, i + half]: shifted slices, no gathering.
+    if n > 2 * half:
+        w = 2 * half
+        dx, dy = x[w:] - x[:-w], y[w:] - y[:-w]
+        dx *= dx
+        dy *= dy
+        dx += dy
+        bad[half:-half] = off(speed[half:-half], t[w:] - t[:-w], dx)
+    # Near the ends and near gaps the window is cut short: those fixes by index.
+    gaps = np.flatnonzero(gap_after[:-1])
+    if gaps.shape[0] == 0:
+        idx = np.unique(np.concatenate((np.arange(min(half, n)), np.arange(max(n - half, 0), n))))
+    else:
+        # The first and last `half` fixes, and (a gap after fix g cuts their windows)
+        # fixes g - half + 1 .. g + half: runs marked +1 where they start, -1 past
+        # their end.
+        starts = np.concatenate(([0, max(n - half, 0)], np.maximum(gaps - half + 1, 0)))
+        ends = np.concatenate(([min(half, n), n], np.minimum(gaps + half + 1, n)))
+        runs = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(runs, starts, 1)
+        np.add.at(runs, ends, -1)
+        idx = np.flatnonzero(np.cumsum(runs[:n]))
+    lo, hi = np.maximum(idx - half, 0), np.minimum(idx + half, n - 1)
+    if gaps.shape[0]:
+        after = np.searchsorted(gaps, idx)  # how many gaps come before each fix
+        lo = np.maximum(lo, np.where(after > 0, gaps[np.maximum(after - 1, 0)] + 1, 0))
+        last = gaps.shape[0] - 1
+        hi = np.minimum(hi, np.where(after <= last, gaps[np.minimum(after, last)], n - 1))
+    dx, dy = x[hi] - x[lo], y[hi] - y[lo]
+    bad[idx] = off(speed[idx], t[hi] - t[lo], dx * dx + dy * dy)
+    return bad
+
+
+def _interp_plausible(
+    t_out: FloatArray, t_in: FloatArray, values: FloatArray, limit: float
+) -> FloatArray | None:
+    ok = (np.abs(values) <= limit) & np.isfinite(t_in)  # False for NaN
     if ok.sum() < 2:
         return None
     result: FloatArray = np.interp(t_out, t_in[ok], values[ok])
@@ -175,6 +266,8 @@ def _derive_speed_course(
     dx, dy = x[hi] - x[lo], y[hi] - y[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
         speed = np.where(dt > 0, np.hypot(dx, dy) / dt, 0.0)
+    # Across a jump that the receiver made (a gap), positions give no car's speed.
+    np.minimum(speed, MAX_SPEED_MPS, out=speed)
     course = np.degrees(np.arctan2(dx, dy)) % 360.0
     return speed, course
 
@@ -183,11 +276,22 @@ def _imu_at_fixes(
     tel: Telemetry, pick: npt.NDArray[np.intp] | slice, values: FloatArray, t: FloatArray
 ) -> FloatArray | None:
     """An IMU channel at the fixes: straight from the fix rows when they all carry it
-    (one logger row per sample), else interpolated from the rows that do."""
+    (one logger row per sample), else interpolated from the rows that do. A value
+    beyond MAX_ACCEL_MPS2 is a damaged number, not a sample."""
     at_rows = values[pick]
-    if np.isfinite(at_rows).all():
+    if (np.abs(at_rows) <= MAX_ACCEL_MPS2).all():  # False for NaN
         return at_rows
-    return _interp_finite(t, tel.t_s, values)
+    return _interp_plausible(t, tel.t_s, values, MAX_ACCEL_MPS2)
+
+
+def _within_session(t: FloatArray) -> BoolArray | None:
+    """Which of the fixes at times `t` (sorted) lie within _MAX_FROM_MIDDLE_S of the
+    middle one; None if all do (most files: two comparisons)."""
+    middle = float(t[t.shape[0] // 2])
+    if t[0] >= middle - _MAX_FROM_MIDDLE_S and t[-1] <= middle + _MAX_FROM_MIDDLE_S:
+        return None
+    within: BoolArray = np.abs(t - middle) <= _MAX_FROM_MIDDLE_S
+    return within
 
 
 def _order_fixes(tel: Telemetry) -> tuple[npt.NDArray[np.intp], dict[str, int]]:
@@ -227,6 +331,14 @@ def clean_fixes(tel: Telemetry) -> Fixes:
         order, dropped = _order_fixes(tel)
     pick: npt.NDArray[np.intp] | slice = slice(None) if order is None else order
     t = tel.t_s[pick]
+    within = _within_session(t)
+    dropped["time_far_from_session"] = 0 if within is None else int((~within).sum())
+    if within is not None:
+        order = (np.arange(len(tel)) if order is None else order)[within]
+        if order.shape[0] < 2:
+            raise NoFixesError("The file has fewer than two GNSS fixes at plausible times.")
+        pick = order
+        t = tel.t_s[pick]
     lat, lon = tel.lat_deg[pick], tel.lon_deg[pick]
     # The frame's origin: the centre of the session (longitudes taken relative to the
     # first fix, so a circuit on the antimeridian does not average to the far side).
@@ -253,8 +365,19 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     gap_after[:-1] = (dt > max(_GAP_MIN_S, _GAP_PERIODS * period_s)) | unresolved
 
     window = max(3, round(_DERIVE_SPAN_S / max(period_s, 1e-3)) | 1)
+    # A speed no car reaches, or one the positions around it contradict, is replaced by
+    # the speed from positions, like a missing one.
+    impossible = np.abs(gnss_speed) > MAX_SPEED_MPS  # False for NaN
+    replaced = {"faster_than_any_car": int(np.count_nonzero(impossible))}
+    if replaced["faster_than_any_car"]:
+        gnss_speed = np.where(impossible, np.nan, gnss_speed)
     # Negatives raised to 0; speeds derived from positions are never negative.
     speed, missing = kernels.speed_from_gnss(gnss_speed)
+    off = _speeds_off_positions(t, x, y, speed, gap_after, period_s)
+    replaced["inconsistent_with_positions"] = int(np.count_nonzero(off))
+    if replaced["inconsistent_with_positions"]:
+        speed[off] = np.nan
+        missing = np.flatnonzero(~np.isfinite(speed))
     speed_from_gnss = missing.shape[0] < 0.5 * t.shape[0]
     if not speed_from_gnss:
         everywhere = np.arange(t.shape[0])
@@ -272,6 +395,8 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     # Distance from speed, not from summing noisy steps (which 1 m of noise at 25 Hz
     # inflates by several percent); across a gap, the straight line is all we know.
     dist: FloatArray = kernels.distance_from_speed(t, x, y, speed, gap_after)
+    if gap_after.any():
+        _no_farther_than_a_car(t, gap_after, dist)
 
     imu_lon = _imu_at_fixes(tel, pick, tel.accel_lon_mps2, t)
     imu_lat = _imu_at_fixes(tel, pick, tel.accel_lat_mps2, t)
@@ -298,7 +423,23 @@ def clean_fixes(tel: Telemetry) -> Fixes:
         accel_from_imu=accel_from_imu,
         period_s=period_s,
         dropped=dropped,
+        speeds_replaced=replaced,
     )
+
+
+def _no_farther_than_a_car(t: FloatArray, gap_after: BoolArray, dist: FloatArray) -> None:
+    """Shorten, in place, each step across a gap in `dist` to what a car can cover in
+    its time (MAX_SPEED_MPS, plus GNSS noise). A jump the receiver made is no distance
+    driven: 5,000 km in a fifth of a second would make one lap the "typical" lap and the
+    reference path a road trip. Steps not across a gap come from speeds, already within
+    the limit."""
+    g = np.flatnonzero(gap_after[:-1])
+    limit = MAX_SPEED_MPS * (t[g + 1] - t[g]) + _JUMP_NOISE_M
+    excess = np.maximum(dist[g + 1] - dist[g] - limit, 0.0)
+    if excess.any():
+        shortened = np.zeros(dist.shape[0])
+        shortened[g + 1] = excess
+        dist -= np.cumsum(shortened)
 
 
 def _derive_accelerations(

@@ -220,9 +220,20 @@ def analyse(
         reason=reason,
         fix_count=len(fixes),
         duration_s=float(fixes.t_s[-1] - fixes.t_s[0]),
-        warnings=tuple(
-            f"{count} fixes dropped: {why.replace('_', ' ')}"
-            for why, count in fixes.dropped.items()
-            if count and why != "no_position"
-        ),
+        warnings=_warnings(fixes),
     )
+
+
+def _warnings(fixes: Fixes) -> tuple[str, ...]:
+    """What cleaning had to do to the file's fixes, one sentence per reason."""
+    dropped = [
+        f"{count} fixes dropped: {why.replace('_', ' ')}"
+        for why, count in fixes.dropped.items()
+        if count and why != "no_position"
+    ]
+    replaced = [
+        f"{count} GNSS speeds replaced by speeds from positions: {why.replace('_', ' ')}"
+        for why, count in fixes.speeds_replaced.items()
+        if count
+    ]
+    return (*dropped, *replaced)

@@ -19,6 +19,18 @@ FloatArray = npt.NDArray[np.float64]
 
 STANDARD_GRAVITY_MPS2 = 9.80665
 
+# Physical limits of the channels. A value beyond them is a damaged number, not a
+# measurement, and whatever reads the channel takes it as missing. Each is set well
+# beyond what any car does, so that no real reading comes near it:
+# - ground speed: 150 m/s (540 km/h), above the fastest car ever timed on a road
+#   (490 km/h) and any circuit car (about 380 km/h);
+MAX_SPEED_MPS = 150.0
+# - acceleration: 50 g, eight times an F1 car's braking (about 6 g) and beyond the
+#   full scale of the accelerometers loggers carry (16 g, 32 g at most);
+MAX_ACCEL_MPS2 = 50.0 * STANDARD_GRAVITY_MPS2
+# - yaw rate: 5000 deg/s, beyond the full scale of any logger's gyro (2000-4000 deg/s).
+MAX_YAW_RATE_DPS = 5000.0
+
 
 @dataclass(frozen=True)
 class ChannelInfo:
