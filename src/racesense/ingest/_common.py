@@ -20,6 +20,12 @@ from racesense.ingest.errors import MalformedFileError
 
 UTC = dt.UTC
 KNOT_MPS = 1852.0 / 3600.0
+# The years a recording's clock can show: the absolute clocks of these formats count
+# from the unix epoch (or are GNSS dates, later still), and no file this code reads will
+# be written after 2100. An absolute time outside them is a damaged number (a timestamp
+# of -1e12 s); so is a relative one (from an unknown start) longer than their span.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=UTC)
 
 # A plain decimal number, as loggers write them ("+0062.635", "-.5", "1e-3").
 _NUMBER = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
@@ -64,7 +70,23 @@ def decode(data: bytes) -> str:
 def si(values: FloatArray, unit: str) -> tuple[FloatArray, str]:
     """`values` converted to SI where `unit` is a known one; other units pass through."""
     factor, si_unit = _SI_UNITS.get(unit.strip().lower(), (1.0, unit.strip()))
-    return (values * factor if factor != 1.0 else values), si_unit
+    return (scaled(values, factor) if factor != 1.0 else values), si_unit
+
+
+def scaled(values: FloatArray, factor: float) -> FloatArray:
+    """values * factor. A damaged number near the float limit (1e308 g) becomes +-inf,
+    which is no measurement: the analysis takes it as missing, like NaN."""
+    with np.errstate(over="ignore"):
+        result: FloatArray = values * factor
+    return result
+
+
+def modulo(values: FloatArray, period: float) -> FloatArray:
+    """values modulo period, as np.mod; NaN (missing) for infinities, which are no
+    reading."""
+    with np.errstate(invalid="ignore"):
+        result: FloatArray = np.mod(values, period)
+    return result
 
 
 def si_as(
@@ -157,10 +179,14 @@ def equals(text: pa.Array, value: str) -> npt.NDArray[np.bool_]:
 
 def hhmmss_to_s(hhmmss: FloatArray) -> FloatArray:
     """Seconds since midnight from HHMMSS.SS numbers; NaN where they are not a time."""
-    hours = np.floor(hhmmss / 10000.0)
-    minutes = np.floor(hhmmss / 100.0) - hours * 100.0
-    seconds = hhmmss - np.floor(hhmmss / 100.0) * 100.0
-    ok = (hhmmss >= 0) & (hours < 24) & (minutes < 60) & (seconds < 61)
+    # Only numbers in the range of a time of day are taken apart: no arithmetic on
+    # NaN, infinities or damaged huge numbers.
+    in_day = (hhmmss >= 0) & (hhmmss < 240000.0)  # False for NaN
+    clock = np.where(in_day, hhmmss, 0.0)
+    hours = np.floor(clock / 10000.0)
+    minutes = np.floor(clock / 100.0) - hours * 100.0
+    seconds = clock - np.floor(clock / 100.0) * 100.0
+    ok = in_day & (minutes < 60) & (seconds < 61)
     return np.where(ok, hours * 3600.0 + minutes * 60.0 + seconds, np.nan)
 
 
@@ -176,6 +202,22 @@ def unwrap_midnight(time_of_day_s: FloatArray) -> tuple[FloatArray, FloatArray]:
         wraps = np.diff(time_of_day_s[valid]) < -43200.0
         days[valid] = np.concatenate([[0.0], np.cumsum(wraps)])
     return time_of_day_s + 86400.0 * days, days
+
+
+def time_bounds_s(origin: dt.datetime | None) -> tuple[float, float]:
+    """(lowest, highest) seconds from `origin` (UTC) that a recording's clock can show:
+    between EARLIEST and LATEST; without an origin (an unknown start), no farther from
+    it than that span."""
+    if origin is None:
+        span_s = (LATEST - EARLIEST).total_seconds()
+        return -span_s, span_s
+    return (EARLIEST - origin).total_seconds(), (LATEST - origin).total_seconds()
+
+
+def valid_times(t_s: FloatArray, origin: dt.datetime | None) -> npt.NDArray[np.bool_]:
+    """Which times (seconds from `origin`) are within `time_bounds_s`; not NaN or inf."""
+    lowest, highest = time_bounds_s(origin)
+    return np.asarray((t_s >= lowest) & (t_s <= highest))
 
 
 def position_or_nan(lat: FloatArray, lon: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -205,10 +247,10 @@ def build(
     """Sort the rows by time, make `t_s` start at 0, and build the Telemetry.
 
     `t` is in seconds from `origin` (a UTC time), or from an unknown instant if `origin`
-    is None. Rows without a finite time are dropped; the sort is stable, so rows with
-    equal times keep the file's order.
+    is None. Rows without a valid time (`valid_times`) are dropped; the sort is stable,
+    so rows with equal times keep the file's order.
     """
-    keep = np.isfinite(t)
+    keep = valid_times(t, origin)
     if not keep.any():
         raise MalformedFileError(f"{what} has no data rows with a valid time.")
     order = np.flatnonzero(keep)

@@ -136,7 +136,7 @@ def parse(data: bytes) -> Telemetry:
             used.add(i)
             break
     if "heading_deg" in core:
-        core["heading_deg"] = np.mod(core["heading_deg"], 360.0)
+        core["heading_deg"] = _common.modulo(core["heading_deg"], 360.0)
 
     channels: dict[str, Channel] = {}
     for i, name in enumerate(names):

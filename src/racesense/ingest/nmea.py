@@ -253,7 +253,7 @@ def _origin(ddmmyy: FloatArray, day: FloatArray) -> dt.datetime | None:
             date = dt.date(
                 2000 + year if year < 80 else 1900 + year, (value // 100) % 100, value // 10000
             )
-        except ValueError:
+        except (ValueError, OverflowError):  # a damaged date: try the next
             continue
         return dt.datetime.combine(date, dt.time(), dt.UTC) - dt.timedelta(days=float(day[i]))
     return None

@@ -43,7 +43,15 @@ import re
 import numpy as np
 import numpy.typing as npt
 
-from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Channel, FloatArray, Telemetry
+from racesense.analysis.telemetry import (
+    MAX_ACCEL_MPS2,
+    MAX_SPEED_MPS,
+    MAX_YAW_RATE_DPS,
+    STANDARD_GRAVITY_MPS2,
+    Channel,
+    FloatArray,
+    Telemetry,
+)
 from racesense.ingest import _common
 from racesense.ingest.errors import MalformedFileError
 
@@ -70,6 +78,11 @@ _MIN_CORRELATION = 0.5
 _MOVING_MPS = 5.0
 _STILL_MPS = 2.0
 _MAX_SESSION_S = 2 * 86400.0
+# The track is resampled every _GRID_STEP_S, into at most this many points per fix (a
+# fix a second, as a slow GNSS logs): a track of a few fixes spread over days is too
+# thin to tell axes from, and must not cost a grid of days.
+_GRID_STEP_S = 0.1
+_MAX_GRID_PER_FIX = 10
 # A fix whose Utc - Interval offset strays this far from its neighbours' is damaged.
 _MAX_OFFSET_JUMP_MS = 1000.0
 _OFFSET_WINDOW = 21
@@ -113,14 +126,17 @@ def _infer_axes(
 
     None where the GNSS track is too short or too slow to tell.
     """
-    fix = np.isfinite(t) & np.isfinite(lat) & np.isfinite(lon) & np.isfinite(speed)
-    if fix.sum() < 20:
+    # A speed no car reaches is a damaged number, not a sample of the track.
+    fix = np.isfinite(t) & np.isfinite(lat) & np.isfinite(lon) & (np.abs(speed) <= MAX_SPEED_MPS)
+    fixes = int(fix.sum())
+    if fixes < 20:
         return None
     order = np.argsort(t[fix], kind="stable")
     tf, la, lo, sp = (a[fix][order] for a in (t, lat, lon, speed))
-    if tf[-1] - tf[0] > _MAX_SESSION_S:
+    step = _GRID_STEP_S
+    span_s = tf[-1] - tf[0]
+    if not _MIN_MOVING_S <= span_s <= min(_MAX_SESSION_S, _MAX_GRID_PER_FIX * fixes * step):
         return None
-    step = 0.1
     grid = np.arange(tf[0], tf[-1], step)
     window = round(1.0 / step)
     # Local flat-earth metres are plenty for a turn rate.
@@ -143,7 +159,9 @@ def _infer_axes(
         values = imu.get(column)
         if values is None:
             return 0.0
-        ok = np.isfinite(t) & np.isfinite(values)
+        # Beyond what the sensor can read is a damaged number (False for NaN).
+        limit = MAX_YAW_RATE_DPS if column == "Yaw" else MAX_ACCEL_MPS2
+        ok = np.isfinite(t) & (np.abs(values) <= limit)
         if ok.sum() < 20:
             return 0.0
         o = np.argsort(t[ok], kind="stable")
@@ -203,6 +221,15 @@ def _gnss_time_ms(
         a_iv, a_utc = interval[anchor], utc[anchor]
         order = np.argsort(a_iv, kind="stable")
         a_iv, a_utc = a_iv[order], a_utc[order]
+        # GNSS time runs on with the logger's clock: a fix whose Utc is not later than
+        # every earlier fix's (a receiver repeating one time) is no anchor. Without
+        # this, fixes sharing one Utc would put the whole log at one instant.
+        advancing = np.ones(a_utc.shape[0], dtype=bool)
+        advancing[1:] = a_utc[1:] > np.maximum.accumulate(a_utc)[:-1]
+        if not advancing.all():
+            anchor = anchor.copy()
+            anchor[np.flatnonzero(anchor)[order[~advancing]]] = False
+            a_iv, a_utc = a_iv[advancing], a_utc[advancing]
         t = np.interp(interval, a_iv, a_utc)
         before, after = interval < a_iv[0], interval > a_iv[-1]
         t[before] = a_utc[0] + (interval[before] - a_iv[0])
@@ -265,11 +292,14 @@ def parse(data: bytes) -> Telemetry:
     interval = col.get("Interval")
     anchor = np.zeros(n, dtype=bool)
     if utc is not None and interval is not None:
-        candidates = np.flatnonzero(fix & (utc > 0) & np.isfinite(interval))
+        # Utc is 0 without a lock; beyond the years a clock can show, a damaged number.
+        gnss = (utc > 0) & _common.valid_times(utc / 1000.0, _EPOCH)
+        candidates = np.flatnonzero(fix & gnss & np.isfinite(interval))
         anchor[candidates[_consistent(interval[candidates], utc[candidates])]] = True
     t_ms, is_gnss = _gnss_time_ms(interval, utc, anchor)
-    base_ms = float(np.nanmin(t_ms)) if np.isfinite(t_ms).any() else 0.0
-    t = (t_ms - base_ms) / 1000.0
+    valid = _common.valid_times(t_ms / 1000.0, _EPOCH if is_gnss else None)
+    base_ms = float(np.min(t_ms[valid])) if valid.any() else 0.0
+    t = np.where(valid, t_ms - base_ms, np.nan) / 1000.0
 
     imu: dict[str, FloatArray] = {}
     for name in _IMU:
@@ -291,7 +321,8 @@ def parse(data: bytes) -> Telemetry:
     if "AccelZ" in imu:
         # Calibration makes AccelZ read +1 G at rest; a mounting that reads -1 G is flipped.
         z = imu["AccelZ"]
-        flip = np.nanmedian(z) < -0.5 * STANDARD_GRAVITY_MPS2 if np.isfinite(z).any() else False
+        at_rest = z[np.abs(z) <= MAX_ACCEL_MPS2]  # not NaN, nor beyond the sensor
+        flip = at_rest.size > 0 and bool(np.median(at_rest) < -0.5 * STANDARD_GRAVITY_MPS2)
         core["accel_vert_mps2"] = -z + 0.0 if flip else z
         notes.append(f"accel_vert_mps2={'-' if flip else '+'}AccelZ")
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Channel, FloatArray, Telemetry
+from racesense.ingest import _common
 from racesense.ingest.errors import MalformedFileError
 
 MAGIC = b"# racesense-csv 1"
@@ -69,7 +70,10 @@ def _parse_start(value: str | None) -> dt.datetime | None:
         raise MalformedFileError(f"session_start_utc {value!r} is not an ISO 8601 time.") from exc
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.UTC)
-    return start.astimezone(dt.UTC)
+    start = start.astimezone(dt.UTC)
+    if not _common.EARLIEST <= start <= _common.LATEST:
+        raise MalformedFileError(f"session_start_utc {value!r} is not a logger's time.")
+    return start
 
 
 def _read_columns(data: bytes, offset: int) -> tuple[list[str], list[FloatArray]]:
@@ -129,10 +133,13 @@ def _scaled(values: FloatArray, factor: float) -> FloatArray:
     into a new one (the columns pyarrow parsed are read-only views of its buffers)."""
     if factor == 1.0:
         return values
-    if values.flags.writeable:
-        values *= factor
-        return values
-    scaled: FloatArray = np.multiply(values, factor)
+    # A damaged number near the float limit becomes +-inf, which the analysis takes as
+    # missing (as _common.scaled says).
+    with np.errstate(over="ignore"):
+        if values.flags.writeable:
+            values *= factor
+            return values
+        scaled: FloatArray = np.multiply(values, factor)
     return scaled
 
 
@@ -144,10 +151,13 @@ def parse(data: bytes) -> Telemetry:
     names, columns = _read_columns(data, offset)
     by_name = dict(zip(names, columns, strict=True))
     t_ms = by_name["time_ms"]
-    keep = np.isfinite(t_ms)
-    if not keep.any():
-        raise MalformedFileError("The RS-Core file has no data rows with a time.")
-    if not keep.all():
+    # Rows whose time is missing, or beyond the years a clock can show (damaged), are
+    # dropped. Most files have none: two reductions tell, without a mask.
+    lowest_s, highest_s = _common.time_bounds_s(started_at)
+    if not (t_ms.shape[0] and lowest_s * 1e3 <= t_ms.min() and t_ms.max() <= highest_s * 1e3):
+        keep = _common.valid_times(t_ms * 1e-3, started_at)
+        if not keep.any():
+            raise MalformedFileError("The RS-Core file has no data rows with a time.")
         by_name = {k: v[keep] for k, v in by_name.items()}
         t_ms = by_name["time_ms"]
     # time_ms counts from session_start_utc; t_s counts from the first sample, and the

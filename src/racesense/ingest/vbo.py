@@ -136,7 +136,7 @@ def _origin(
             ddmmyy = int(date_column[i])
             try:
                 date = dt.date(2000 + ddmmyy % 100, (ddmmyy // 100) % 100, ddmmyy // 10000)
-            except ValueError:
+            except (ValueError, OverflowError):  # a damaged date: no start time from it
                 break
             return dt.datetime.combine(date, dt.time(), dt.UTC) - dt.timedelta(days=days[i])
     created = _created(first_line)
@@ -212,11 +212,11 @@ def parse(data: bytes) -> Telemetry:
     if "height" in columns:
         core["alt_m"] = columns["height"]
     if "sats" in columns:
-        core["sats"] = np.mod(columns["sats"], 64.0)
+        core["sats"] = _common.modulo(columns["sats"], 64.0)
     if "longacc" in columns:
-        core["accel_lon_mps2"] = columns["longacc"] * STANDARD_GRAVITY_MPS2
+        core["accel_lon_mps2"] = _common.scaled(columns["longacc"], STANDARD_GRAVITY_MPS2)
     if "latacc" in columns:
-        core["accel_lat_mps2"] = columns["latacc"] * STANDARD_GRAVITY_MPS2
+        core["accel_lat_mps2"] = _common.scaled(columns["latacc"], STANDARD_GRAVITY_MPS2)
 
     # [channel units] lists one unit per non-standard channel, in order; blank lines
     # may stand for "no unit", so the units are used only when the counts agree.
