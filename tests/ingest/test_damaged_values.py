@@ -110,3 +110,14 @@ def test_huge_and_infinite_numbers_found_by_fuzzing(
 ) -> None:
     same_laps(analysed(damage(sample(fmt), column, rows, value)), fmt, tolerance_s=0.25)
 
+
+def test_a_latin_1_name_is_text_not_binary() -> None:
+    # A venue in Latin-1, as a Windows tool writes it: was "The file is binary".
+    data = sample("aim-csv").replace(b"Racesense Park", "Nürburgring".encode("latin-1"))
+    analysis = analysed(data)
+    same_laps(analysis, "aim-csv")
+
+
+@pytest.mark.parametrize("fmt", ["aim-csv", "racechrono-csv-3", "gpx"])
+def test_utf_16_text_with_its_byte_order_mark_is_read(fmt: str) -> None:
+    same_laps(analysed(sample(fmt).decode().encode("utf-16")), fmt)
