@@ -7,6 +7,7 @@
 | RACESENSE_API_TOKEN | (none) | admin token for automation and tests |
 | RACESENSE_MAX_UPLOAD_MB | 512 | largest upload, also after gzip decompression |
 | RACESENSE_WORKERS | 2 | analysis worker processes |
+| RACESENSE_WORKER_MEMORY_MB | 2048 | memory one analysis may use (POSIX; more fails alone) |
 | RACESENSE_SYNC_TTL_S | 900 | lifetime of a sync's upload token |
 | RACESENSE_BODY_TIMEOUT_S | 30 | a client silent this long mid-body is dropped (408) |
 | RACESENSE_HEAD_TIMEOUT_S | 10 | a request's line and headers must arrive within this |
@@ -47,6 +48,7 @@ class Settings:
     workers: int = 2
     sync_ttl_s: int = 900
     body_timeout_s: float = 30.0
+    worker_memory_mb: int = 2048
     head_timeout_s: float = 10.0
     max_connections: int = 512
     max_connections_per_address: int = 64
@@ -65,6 +67,7 @@ class Settings:
             api_token=os.environ.get("RACESENSE_API_TOKEN") or None,
             max_upload_bytes=_env_int("RACESENSE_MAX_UPLOAD_MB", 512) * 1024 * 1024,
             workers=max(1, _env_int("RACESENSE_WORKERS", 2)),
+            worker_memory_mb=max(256, _env_int("RACESENSE_WORKER_MEMORY_MB", 2048)),
             sync_ttl_s=_env_int("RACESENSE_SYNC_TTL_S", 900),
             body_timeout_s=float(_env_int("RACESENSE_BODY_TIMEOUT_S", 30)),
             head_timeout_s=float(max(1, _env_int("RACESENSE_HEAD_TIMEOUT_S", 10))),

@@ -42,3 +42,43 @@ def test_running_out_of_memory_is_a_verdict_on_the_file(
     outcome = analysis_job.run_analysis(str(path), [])
     assert isinstance(outcome, Rejected) and outcome.code == "out_of_memory"
     assert "split it" in outcome.message
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc (Linux)")
+def test_workers_end_when_their_server_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the server leaves no analysis worker behind."""
+    import os
+    import signal
+    import time
+
+    from racesense import devserver
+
+    with devserver.running(tmp_path / "data", {}, workers=2) as (proc, _port):
+        children = _children(proc.pid)
+        assert len(children) >= 2  # the warm workers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{pid}\n" in text:
+            found.append(int(status.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in state

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import socket
 import threading
@@ -33,7 +34,8 @@ from racesense.store.blobs import BlobStore
 log = logging.getLogger("racesense.jobs")
 
 # Each worker process may use this much memory (address space) at most: a file that
-# needs more fails alone, as "out_of_memory", instead of taking the laptop down.
+# needs more fails alone, as "out_of_memory", instead of taking the laptop down
+# (RACESENSE_WORKER_MEMORY_MB).
 WORKER_MEMORY_MB = 2048
 POLL_S = 1.0
 STOP_GRACE_S = 10.0
@@ -80,7 +82,7 @@ class Dispatcher:
         return ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=limit_memory,
+            initializer=_worker_started,
             initargs=(self.memory_limit_mb,),
         )
 
@@ -206,6 +208,26 @@ class Dispatcher:
                 if self._pool is pool and not self._stopping:
                     self._pool = self._new_pool()
             raise
+
+
+def _worker_started(memory_limit_mb: int) -> None:
+    limit_memory(memory_limit_mb)
+    exit_with_parent()
+
+
+def exit_with_parent() -> None:
+    """End this worker when the server that started it ends, however it ends. A server
+    killed outright (kill -9, a crash, the laptop's task manager) closes no pipes in an
+    orderly way, and its workers would otherwise live on, each holding its memory."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="racesense-parent-watch", daemon=True).start()
 
 
 def limit_memory(megabytes: int) -> None:

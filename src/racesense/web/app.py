@@ -61,7 +61,11 @@ def create_app(
         prefix = host_prefix() if is_postgresql(state.engine) else None
         await run_in_threadpool(jobs.requeue_interrupted, state.engine, prefix)
         state.dispatcher = Dispatcher(
-            state.engine, state.blobs, settings.workers, state.events.publish
+            state.engine,
+            state.blobs,
+            settings.workers,
+            state.events.publish,
+            memory_limit_mb=settings.worker_memory_mb,
         )
         if start_workers:
             await state.dispatcher.start()
