@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from racesense.analysis.clean import _speeds_off_positions, clean_fixes
+from racesense.analysis.clean import _speeds_off_positions, clean_fixes, session_start_s
 from racesense.analysis.errors import NoFixesError
 from racesense.analysis.geo import LocalFrame
 from racesense.analysis.telemetry import MAX_SPEED_MPS, Telemetry
@@ -284,3 +284,18 @@ def test_imu_values_beyond_any_sensor_are_missing():
     fixes = clean_fixes(tel)
     assert fixes.accel_from_imu
     np.testing.assert_array_equal(fixes.accel_lon_mps2, 2.0)
+
+
+def test_a_row_with_a_damaged_time_starts_no_session():
+    # An IMU row 30 years before the fixes: laps still count from the session's start.
+    tel = straight(100)
+    t = np.concatenate(([-1e9, -0.5], tel.t_s))
+    nan2 = np.full(2, np.nan)
+    tel = Telemetry.build(
+        "test",
+        t,
+        np.concatenate((nan2, tel.lat_deg)),
+        np.concatenate((nan2, tel.lon_deg)),
+        speed_mps=np.concatenate((nan2, tel.speed_mps)),
+    )
+    assert session_start_s(tel, clean_fixes(tel)) == -0.5

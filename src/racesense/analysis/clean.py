@@ -427,6 +427,17 @@ def clean_fixes(tel: Telemetry) -> Fixes:
     )
 
 
+def session_start_s(tel: Telemetry, fixes: Fixes) -> float:
+    """When the session's first sample was taken, fix or not (laps count their seconds
+    from it): the earliest row no earlier than the first fix or than _MAX_FROM_MIDDLE_S
+    before the fixes' middle, so that a row with a damaged time starts nothing."""
+    earliest = float(np.nanmin(tel.t_s))
+    lowest = min(float(fixes.t_s[0]), float(fixes.t_s[len(fixes) // 2]) - _MAX_FROM_MIDDLE_S)
+    if earliest >= lowest:
+        return earliest
+    return float(tel.t_s[tel.t_s >= lowest].min())
+
+
 def _no_farther_than_a_car(t: FloatArray, gap_after: BoolArray, dist: FloatArray) -> None:
     """Shorten, in place, each step across a gap in `dist` to what a car can cover in
     its time (MAX_SPEED_MPS, plus GNSS noise). A jump the receiver made is no distance

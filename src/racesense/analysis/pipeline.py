@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from racesense.analysis.autodetect import detect_start_finish
-from racesense.analysis.clean import Fixes, clean_fixes
+from racesense.analysis.clean import Fixes, clean_fixes, session_start_s
 from racesense.analysis.crossings import crossings, orient
 from racesense.analysis.delta import reference_path
 from racesense.analysis.errors import TrackError
@@ -144,7 +144,7 @@ def analyse(
     but no laps comes back with zero laps and a `reason`.
     """
     fixes = clean_fixes(tel)
-    t0 = float(np.nanmin(tel.t_s))
+    t0 = session_start_s(tel, fixes)
     try:
         chosen, sf = _choose_track(fixes, track, tracks)
     except TrackError as exc:
