@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from racesense.store import jobs
 from racesense.store.db import MIGRATIONS, make_engine, migrate
@@ -12,6 +12,13 @@ from racesense.store.db import MIGRATIONS, make_engine, migrate
 
 def test_0002_drops_old_derived_data_and_queues_every_session_again(database_url: str) -> None:
     engine = make_engine(database_url)
+    try:
+        _check_0002(engine)
+    finally:
+        engine.dispose()
+
+
+def _check_0002(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
@@ -53,4 +60,3 @@ def test_0002_drops_old_derived_data_and_queues_every_session_again(database_url
     assert jobs.pending_count(engine) == 2  # the server analyses both at its next start
     migrate(engine)  # and again: nothing more
     assert jobs.pending_count(engine) == 2
-    engine.dispose()

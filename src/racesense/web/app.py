@@ -27,9 +27,11 @@ log = logging.getLogger("racesense.web")
 # committing its session) are removed once they are this old, checked this often.
 ORPHAN_AGE_S = 3600.0
 SWEEP_EVERY_S = 3600.0
+SWEEP_FIRST_S = 60.0
 
 
 async def _sweep_forever(engine: Engine, blobs: BlobStore) -> None:
+    await asyncio.sleep(SWEEP_FIRST_S)  # not in the way of a start, nor of a short run
     while True:
         try:
             removed = await run_in_threadpool(
@@ -74,6 +76,10 @@ def create_app(
             yield
         finally:
             sweeper.cancel()
+            # A sweep already in its thread finishes first (anyio defers the cancel), so
+            # no connection outlives the engine.
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await state.dispatcher.stop()
             state.engine.dispose()
 
