@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, func, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
 from racesense.analysis.geo import EARTH_RADIUS_M, haversine_m
@@ -55,37 +54,31 @@ def record_upload(
     transaction, or the one that already holds the same bytes. `place` gives the raw
     file its final name (BlobStore.place), under the same lock as the session that
     refers to it: a session being deleted meanwhile cannot take the file with it."""
-    for _ in range(3):
-        try:
-            with writing(engine) as db:
-                _lock_blob(db, sha256)
-                if place is not None:
-                    place()
-                    place = None  # placed (a retry finds the file there)
-                existing = db.scalar(select(Session).where(Session.sha256 == sha256))
-                if existing is not None:
-                    if sync_id is not None and existing.sync_id != sync_id:
-                        link = SyncFile(sync_id=sync_id, session_id=existing.id)
-                        if db.get(SyncFile, (sync_id, existing.id)) is None:
-                            db.add(link)
-                    return Recorded(existing.id, existing.status, duplicate=True)
-                row = Session(
-                    id=new_id(),
-                    sha256=sha256,
-                    filename=filename,
-                    bytes=size,
-                    device_id=device_id,
-                    sync_id=sync_id,
-                    status="queued",
-                )
-                db.add(row)
-                db.flush()
-                enqueue(db, row.id)
-            return Recorded(row.id, "queued", duplicate=False)
-        except IntegrityError:
-            # The same bytes arrived twice at once (PostgreSQL): the other upload won.
-            continue
-    raise RuntimeError("could not record the upload")
+    with writing(engine) as db:
+        # Two uploads of the same bytes at once queue here (the lock on the hash), so the
+        # second finds the first's session: the unique hash is never raced for.
+        _lock_blob(db, sha256)
+        if place is not None:
+            place()
+        existing = db.scalar(select(Session).where(Session.sha256 == sha256))
+        if existing is not None:
+            linked = db.get(SyncFile, (sync_id, existing.id)) if sync_id else None
+            if sync_id is not None and existing.sync_id != sync_id and linked is None:
+                db.add(SyncFile(sync_id=sync_id, session_id=existing.id))
+            return Recorded(existing.id, existing.status, duplicate=True)
+        row = Session(
+            id=new_id(),
+            sha256=sha256,
+            filename=filename,
+            bytes=size,
+            device_id=device_id,
+            sync_id=sync_id,
+            status="queued",
+        )
+        db.add(row)
+        db.flush()
+        enqueue(db, row.id)
+    return Recorded(row.id, "queued", duplicate=False)
 
 
 def get(engine: Engine, session_id: str) -> Session | None:
