@@ -7,7 +7,7 @@
 | RACESENSE_API_TOKEN | (none) | admin token for automation and tests |
 | RACESENSE_MAX_UPLOAD_MB | 512 | largest upload, also after gzip decompression |
 | RACESENSE_WORKERS | 2 | analysis worker processes |
-| RACESENSE_WORKER_MEMORY_MB | 2048 | memory one analysis may use (POSIX; more fails alone) |
+| RACESENSE_WORKER_MEMORY_MB | 2048 | memory one analysis may use (rlimit; job object on Windows; more fails alone) |
 | RACESENSE_SYNC_TTL_S | 900 | lifetime of a sync's upload token |
 | RACESENSE_BODY_TIMEOUT_S | 30 | a client silent this long mid-body is dropped (408) |
 | RACESENSE_HEAD_TIMEOUT_S | 10 | a request's line and headers must arrive within this |

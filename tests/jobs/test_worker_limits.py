@@ -16,7 +16,7 @@ from racesense.store.results import Rejected
 def test_the_cap_stops_an_allocation_beyond_it() -> None:
     probe = (
         "import numpy as np\n"
-        "from racesense.jobs.dispatcher import limit_memory\n"
+        "from racesense.jobs.memory_cap import limit_memory\n"
         "limit_memory(1024)\n"
         "small = np.ones(10_000_000)  # 80 MB: fine\n"
         "try:\n"
@@ -82,3 +82,91 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return "State:\tZ" not in state
+
+
+def test_the_windows_job_object_structure_has_the_windows_layout() -> None:
+    """JOBOBJECT_EXTENDED_LIMIT_INFORMATION on 64-bit Windows: 144 bytes, the process
+    memory limit at offset 112 and the limit flags at 16 (winnt.h). ctypes lays out
+    these fixed-width fields the same way on 64-bit Linux, so a wrong field here is
+    found without a Windows machine."""
+    import ctypes
+
+    from racesense.jobs import memory_cap
+
+    if ctypes.sizeof(ctypes.c_void_p) != 8:
+        pytest.skip("the documented layout is the 64-bit one")
+    info = memory_cap.ExtendedLimitInformation
+    basic = memory_cap.BasicLimitInformation
+    assert ctypes.sizeof(basic) == 64
+    assert basic.LimitFlags.offset == 16
+    assert basic.MinimumWorkingSetSize.offset == 24
+    assert basic.Affinity.offset == 48
+    assert ctypes.sizeof(memory_cap.IoCounters) == 48
+    assert info.ProcessMemoryLimit.offset == 112
+    assert ctypes.sizeof(info) == 144
+
+
+class _Kernel32Recorder:
+    """Stands in for kernel32.dll on a machine without it: records the calls the cap
+    makes and what it passed, and answers as Windows does on success."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+        self.fail = fail
+        self.limit: tuple[int, int] | None = None
+        recorder = self
+
+        class Fn:
+            def __init__(self, name: str, result: object) -> None:
+                self.name, self.result, self.restype = name, result, None
+
+            def __call__(self, *args: object) -> object:
+                recorder.calls.append((self.name, args))
+                if self.name == "SetInformationJobObject":
+                    import ctypes
+
+                    info = ctypes.cast(
+                        args[2], ctypes.POINTER(memory_cap.ExtendedLimitInformation)
+                    ).contents
+                    recorder.limit = (
+                        info.BasicLimitInformation.LimitFlags,
+                        info.ProcessMemoryLimit,
+                    )
+                return 0 if recorder.fail == self.name else self.result
+
+        from racesense.jobs import memory_cap
+
+        self.CreateJobObjectW = Fn("CreateJobObjectW", 0x1234)
+        self.SetInformationJobObject = Fn("SetInformationJobObject", 1)
+        self.GetCurrentProcess = Fn("GetCurrentProcess", 0xFFFFFFFFFFFFFFFF)
+        self.AssignProcessToJobObject = Fn("AssignProcessToJobObject", 1)
+
+
+def test_the_windows_cap_limits_process_memory_in_a_job_of_its_own() -> None:
+    from racesense.jobs import memory_cap
+
+    kernel32 = _Kernel32Recorder()
+    memory_cap._limit_windows(2048 * 1024 * 1024, kernel32)
+    names = [name for name, _ in kernel32.calls]
+    assert names == [
+        "CreateJobObjectW",
+        "SetInformationJobObject",
+        "GetCurrentProcess",
+        "AssignProcessToJobObject",
+    ]
+    assert kernel32.limit == (memory_cap.JOB_OBJECT_LIMIT_PROCESS_MEMORY, 2048 * 1024 * 1024)
+    set_info = kernel32.calls[1][1]
+    assert set_info[1] == 9  # JobObjectExtendedLimitInformation
+    import ctypes
+
+    assert set_info[3] == ctypes.sizeof(memory_cap.ExtendedLimitInformation)
+
+
+@pytest.mark.parametrize(
+    "failing", ["CreateJobObjectW", "SetInformationJobObject", "AssignProcessToJobObject"]
+)
+def test_a_windows_refusal_is_an_error_not_a_silent_uncapped_worker(failing: str) -> None:
+    from racesense.jobs import memory_cap
+
+    with pytest.raises(memory_cap.MemoryCapError, match=failing):
+        memory_cap._limit_windows(1 << 30, _Kernel32Recorder(fail=failing))

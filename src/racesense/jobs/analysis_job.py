@@ -36,7 +36,7 @@ def run_analysis(
     except (IngestError, AnalysisError) as exc:
         return Rejected(exc.code, str(exc))
     except MemoryError:
-        # The worker's memory cap (dispatcher.limit_memory): the same file would hit it
+        # The worker's memory cap (jobs.memory_cap): the same file would hit it
         # every time, so it is a verdict on the file, not a crash to retry.
         return Rejected(
             "out_of_memory",

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from racesense.analysis.track import Track
 from racesense.jobs.analysis_job import run_analysis
 from racesense.jobs.complete import complete
+from racesense.jobs.memory_cap import limit_memory
 from racesense.store import jobs, results
 from racesense.store.blobs import BlobStore
 
@@ -228,21 +229,6 @@ def exit_with_parent() -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="racesense-parent-watch", daemon=True).start()
-
-
-def limit_memory(megabytes: int) -> None:
-    """Cap this worker's address space (POSIX). Windows has no such limit per process
-    short of a job object; there a worker is bounded only by the analysis's own checks
-    of its input."""
-    try:
-        import resource
-    except ImportError:
-        return
-    limit = megabytes * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _warm_up() -> None:
