@@ -117,6 +117,37 @@ def racecapture(tel: Telemetry) -> bytes:
     )
 
 
+def racecapture_time_of_day(
+    tel: Telemetry, keep: np.ndarray | None = None, *, date: bool = True
+) -> bytes:
+    """An older RaceCapture/Pro log: GNSS time as `Time`, the UTC time of day as
+    hhmmss.sss, and (with `date`) a `Date` channel, ddmmyy; no `Utc`. The rows not in
+    `keep` are GNSS samples the logger missed: its `Interval` counter does not advance
+    over them, so timed by it the session comes out short by their share."""
+    keep = np.ones(len(tel), dtype=bool) if keep is None else keep
+    period_ms = float(np.median(np.diff(tel.t_s))) * 1000.0
+    unix_s = _unix_s(tel)[keep]
+    interval_ms = 100_000 + np.round(np.arange(unix_s.size) * period_ms)
+    when = [_EPOCH + dt.timedelta(seconds=float(v)) for v in unix_s]
+    time_of_day = [w.strftime("%H%M%S") + f"{w.microsecond / 1e6:.3f}"[1:] for w in when]
+    head = '"Interval"|"ms"|0|0|1,"Time"|"utc"|0|0|10,'
+    head += '"Date"|""|0|0|10,' if date else ""
+    head += (
+        '"Latitude"|"Degrees"|0.0|0.0|10,"Longitude"|"Degrees"|0.0|0.0|10,'
+        '"Speed"|"MPH"|0.0|150.0|10,"Heading"|"Degrees"|0|360|10\n'
+    )
+    columns = [_fmt(interval_ms, ".0f"), time_of_day]
+    if date:
+        columns.append([f"{w:%d%m%y}" for w in when])
+    return head.encode() + _rows(
+        *columns,
+        _fmt(tel.lat_deg[keep], ".6f"),
+        _fmt(tel.lon_deg[keep], ".6f"),
+        _fmt(tel.speed_mps[keep] / 0.44704, ".2f"),
+        _fmt(tel.heading_deg[keep], ".1f"),
+    )
+
+
 def _hhmmss(unix_s: np.ndarray) -> list[str]:
     out = []
     for value in unix_s:

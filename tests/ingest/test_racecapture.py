@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import pytest
+from format_writers import racecapture_time_of_day
 
+from racesense.analysis.pipeline import analyse
 from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Telemetry
+from racesense.analysis.track import Gate, Track
 from racesense.ingest import MalformedFileError, detect_format, racecapture
+from racesense.synth import SyntheticSession, demo_circuit, make_session
 
 SAMPLE = "racecapture_sonoma/sonoma.log"
 LAPS = "racecapture_sonoma/LAPS_from_logger_columns_sonoma.csv"
@@ -177,4 +183,76 @@ def test_a_damaged_utc_is_not_trusted() -> None:
     rows[3] = rows[3].replace("5000300", "50003")  # digits lost in a write error
     tel = racecapture.parse(HEADER + "".join(rows).encode())
     np.testing.assert_allclose(tel.t_s, np.arange(7) * 0.1, atol=1e-6)
+    assert tel.started_at == dt.datetime.fromtimestamp(5000.0, dt.UTC)
+
+
+@cache
+def _synthetic() -> SyntheticSession:
+    return make_session(demo_circuit(), rate_hz=10.0, laps=3, seed=11)
+
+
+def _complete_laps(tel: Telemetry, synthetic: SyntheticSession) -> list[float]:
+    line = Track("true line", start_finish=Gate(*synthetic.start_finish_line_deg), source="user")
+    return [lap.time_s for lap in analyse(tel, track=line).laps if lap.complete]
+
+
+def test_older_log_times_laps_by_its_gnss_time_of_day_over_missed_samples() -> None:
+    """Older logs carry GNSS time as `Time` (hhmmss.sss), and their Interval does not
+    advance over missed GNSS samples: timed by Interval, every lap came out 0.3% short."""
+    synthetic = _synthetic()
+    tel = synthetic.telemetry
+    keep = np.ones(len(tel), dtype=bool)
+    keep[150::300] = False  # one GNSS sample in 300 missed: 0.33%
+    log = racecapture_time_of_day(tel, keep)
+    assert detect_format(log) == "racecapture-log"
+    read = racecapture.parse(log)
+    kept_t = tel.t_s[keep] - tel.t_s[keep][0]
+    np.testing.assert_allclose(read.t_s, kept_t, atol=1e-3)  # GNSS time, skips included
+    assert tel.started_at is not None
+    first = tel.started_at + dt.timedelta(seconds=float(tel.t_s[keep][0]))
+    assert read.started_at is not None
+    assert abs((read.started_at - first).total_seconds()) < 1e-3
+    got = _complete_laps(read, synthetic)
+    assert len(got) == synthetic.complete_laps
+    np.testing.assert_allclose(got, synthetic.lap_times_s, atol=0.06)
+    # The logger's own clock would have made each lap about 0.33% short.
+    by_interval = dataclasses.replace(read, t_s=np.arange(len(read)) * 0.1)
+    short = np.array(_complete_laps(by_interval, synthetic)) - synthetic.lap_times_s
+    assert np.all(short < -0.002 * synthetic.lap_times_s)
+
+
+def test_older_log_carries_its_time_of_day_over_midnight() -> None:
+    synthetic = _synthetic()
+    before_midnight = dt.datetime(2024, 5, 4, 23, 58, 30, tzinfo=dt.UTC)
+    tel = dataclasses.replace(synthetic.telemetry, started_at=before_midnight)
+    read = racecapture.parse(racecapture_time_of_day(tel))
+    np.testing.assert_allclose(read.t_s, tel.t_s, atol=1e-3)
+    assert read.started_at == before_midnight
+    # Without a date: the same times, and no start instant invented.
+    undated = racecapture.parse(racecapture_time_of_day(tel, date=False))
+    np.testing.assert_allclose(undated.t_s, tel.t_s, atol=1e-3)
+    assert undated.started_at is None
+    assert undated.metadata["start_time_utc"] == "23:58:30.000"
+
+
+def test_a_damaged_time_of_day_starts_no_new_day() -> None:
+    header = (
+        b'"Interval"|"ms"|0|0|1,"Time"|"utc"|0|0|10,'
+        b'"Latitude"|"Degrees"|0.0|0.0|10,"Longitude"|"Degrees"|0.0|0.0|10\n'
+    )
+    rows = [f"{1000 + 100 * k},{143512.2 + 0.1 * k:.3f},38.{k:04d},-122.0\n" for k in range(9)]
+    rows[4] = rows[4].replace("143512.600", "000000.000")  # a damaged time of day
+    tel = racecapture.parse(header + "".join(rows).encode())
+    np.testing.assert_allclose(tel.t_s, np.arange(9) * 0.1, atol=1e-6)
+    assert tel.metadata["start_time_utc"] == "14:35:12.200"
+
+
+def test_utc_wins_over_time_of_day() -> None:
+    header = HEADER.replace(b'"Utc"|"ms"|0|0|1,', b'"Utc"|"ms"|0|0|1,"Time"|"utc"|0|0|10,')
+    data = header + (
+        b"1000,5000000,120000.000,,,,38.0,-122.0,10.0,0\n"
+        b"1100,5000100,120000.500,,,,38.0001,-122.0,10.0,0\n"
+    )
+    tel = racecapture.parse(data)
+    np.testing.assert_allclose(tel.t_s, [0.0, 0.1])
     assert tel.started_at == dt.datetime.fromtimestamp(5000.0, dt.UTC)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +59,44 @@ _SI_UNITS: dict[str, tuple[float, str]] = {
     "deg/s": (1.0, "deg/s"),
     "deg/sec": (1.0, "deg/s"),
 }
+
+
+def column_key(name: str) -> str:
+    """A column name as the alias tables spell it: lower case, letters and digits only
+    ("GPS_Latitude", "GPS Latitude" and "gps-latitude" are all "gpslatitude")."""
+    return re.sub(r"[^0-9a-z]+", "", name.lower())
+
+
+def find_column(names: Sequence[str], aliases: Sequence[str]) -> int | None:
+    """Index of the first column whose name is one of `aliases` (compared as
+    `column_key`), trying the aliases in order, best first; None if there is none."""
+    keys = [column_key(name) for name in names]
+    for alias in aliases:
+        key = column_key(alias)
+        if key in keys:
+            return keys.index(key)
+    return None
+
+
+_UNIT_IN_NAME = re.compile(r"^(?P<name>.*?)\s*[\[(](?P<unit>[^\])]*)[\])]\s*$")
+
+
+def split_unit(name: str) -> tuple[str, str]:
+    """("Speed", "km/h") from a header cell that carries its unit, as "Speed [km/h]" or
+    "Speed (km/h)"; (name, "") from one that does not."""
+    found = _UNIT_IN_NAME.match(name)
+    if found is None or not found["name"].strip():
+        return name.strip(), ""
+    return found["name"].strip(), found["unit"].strip()
+
+
+def missing_column(what: str, needed: str, names: Sequence[str]) -> MalformedFileError:
+    """The error for a file whose `needed` columns cannot be found: it names the
+    columns the file does have, so that its writer's spelling can be added."""
+    shown = [name for name in names if name.strip()][:40]
+    listed = ", ".join(f"'{name}'" for name in shown) if shown else "none"
+    more = " ..." if len([n for n in names if n.strip()]) > len(shown) else ""
+    return MalformedFileError(f"{what} has no {needed} column; the columns it has: {listed}{more}.")
 
 
 def decode(data: bytes) -> str:

@@ -9,14 +9,23 @@ slower than the fastest one is blank on the rows between its samples. Units come
 the header: Speed MPH and Distance Miles become m/s and m, Accel G becomes m/s^2,
 LapTime/PredTime/ElapsedTime minutes become seconds, Yaw/Pitch/Roll stay deg/s.
 
-Time. `Interval` is the logger's uptime clock (ms); `Utc` is GNSS time (ms since the
-unix epoch, 0 without a lock) only on rows that carry a new GPS fix. On IMU-only rows
-`Utc` is the logger clock extrapolated from the last fix, and it can even run ahead of
-the next fix; the logger clock itself drifts from GNSS time (0.3% has been seen) and
-runs on through missed fixes. So GNSS time is trusted: a fix row's time is its `Utc`,
-every other row's `Interval` is mapped to GNSS time by piecewise-linear interpolation
-between the surrounding fixes' (Interval, Utc) pairs, with slope 1 past either end.
-Without a `Utc` column (or without a fix) the time is `Interval`.
+Time. `Interval` is the logger's uptime clock (ms). GNSS time comes in one of two
+channels, only on rows that carry a new GPS fix:
+- `Utc` (current firmware): ms since the unix epoch, 0 without a lock;
+- `Time` (older RaceCapture/Pro logs, `"Time"|"utc"|...`): the UTC time of day as
+  hhmmss.sss (143512.200), with a `Date` channel (ddmmyy, as NMEA writes it) where
+  the log has one. A log without a date keeps times from its first sample and no
+  `started_at` (a time of day is no instant); `metadata["start_time_utc"]` keeps the
+  first sample's time of day. Midnight is carried over with the logger's clock: each
+  fix's time of day is put on the day that keeps its offset from `Interval` nearest
+  the log's typical offset.
+On IMU-only rows `Utc` is the logger clock extrapolated from the last fix, and it can
+even run ahead of the next fix; the logger clock itself drifts from GNSS time (0.3% has
+been seen) and, in older logs, does not advance over missed GNSS samples, so laps timed
+by it come out short. So GNSS time is trusted: a fix row's time is its GNSS time, every
+other row's `Interval` is mapped to GNSS time by piecewise-linear interpolation between
+the surrounding fixes' (Interval, GNSS time) pairs, with slope 1 past either end.
+Without a GNSS time channel (or without a fix) the time is `Interval`.
 
 A fix row whose latitude and longitude repeat the previous fix exactly, with the same
 speed or while moving faster than 2 m/s, is the logger writing the last fix again when
@@ -61,14 +70,31 @@ BoolArray = npt.NDArray[np.bool_]
 _CELL = re.compile(r'^"(?P<name>[^"]*)"\|"(?P<unit>[^"]*)"(?:\|[^|]*){0,3}$')
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-# GNSS columns -> (core channel, SI unit wanted; "" = no conversion)
-_GNSS_CORE: dict[str, tuple[str, str]] = {
-    "Speed": ("speed_mps", "m/s"),
-    "Altitude": ("alt_m", "m"),
-    "Heading": ("heading_deg", ""),
-    "GPSSats": ("sats", ""),
-    "GPSDOP": ("hdop", ""),
+# Each channel's names, best first, compared as `_common.column_key` (so case and
+# punctuation do not matter). Current firmware writes the first of each; older
+# RaceCapture/Pro logs and the RaceCapture app's exports the others.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "interval": ("Interval",),
+    "utc": ("Utc",),
+    "time": ("Time", "GPSTime", "UtcTime"),
+    "date": ("Date", "GPSDate"),
+    "lat_deg": ("Latitude", "Lat", "GPSLatitude"),
+    "lon_deg": ("Longitude", "Lon", "Long", "Lng", "GPSLongitude"),
+    "speed_mps": ("Speed", "GPSSpeed"),
+    "alt_m": ("Altitude", "GPSAltitude", "Alt"),
+    "heading_deg": ("Heading", "GPSHeading", "Course"),
+    "sats": ("GPSSats", "Sats", "Satellites"),
+    "hdop": ("GPSDOP", "DOP", "HDOP"),
 }
+# GNSS core channels -> the SI unit the header's unit must convert to ("" = none).
+_GNSS_CORE: dict[str, str] = {
+    "speed_mps": "m/s",
+    "alt_m": "m",
+    "heading_deg": "",
+    "sats": "",
+    "hdop": "",
+}
+_DAY_MS = 86_400_000.0
 _IMU = ("AccelX", "AccelY", "AccelZ", "Yaw")
 _DISCRETE = {"LapCount", "CurrentLap", "LapTime", "GPSQual", "GPSSats", "Sector", "SectorTime"}
 
@@ -105,7 +131,8 @@ def sniff(head: bytes) -> bool:
     if not first.startswith('"'):
         return False
     parsed = _header(first)
-    return parsed is not None and ("Interval" in parsed[0] or "Utc" in parsed[0])
+    # Every log has its logger clock (Interval) or a GNSS time (Utc; Time in older logs).
+    return parsed is not None and bool({"Interval", "Utc", "Time"} & set(parsed[0]))
 
 
 def _smooth(x: FloatArray, n: int) -> FloatArray:
@@ -196,52 +223,157 @@ _SAE_AXES: dict[str, tuple[str, float]] = {
 }
 
 
-def _consistent(interval: FloatArray, utc: FloatArray) -> BoolArray:
-    """Which (Interval, Utc) pairs agree with their neighbours' clock offset.
+def _median_ignoring_nan(windows: FloatArray) -> FloatArray:
+    """Median of each row of `windows`, NaN cells left out (NaN for a row of NaN)."""
+    ordered = np.sort(windows, axis=1)  # NaN sorts last
+    count = np.sum(np.isfinite(windows), axis=1)
+    rows = np.arange(windows.shape[0])
+    low, high = np.maximum((count - 1) // 2, 0), np.maximum(count // 2, 0)
+    # Halves first: two damaged numbers near the float limit must not overflow.
+    median: FloatArray = ordered[rows, low] / 2.0 + ordered[rows, high] / 2.0
+    return np.where(count > 0, median, np.nan)
 
-    The offset drifts slowly (0.3% at most); a damaged number jumps. The median of the
-    21 nearest fixes is the reference.
+
+def _consistent(interval: FloatArray, gnss: FloatArray) -> BoolArray:
+    """Which (Interval, GNSS time) pairs agree with their neighbours' clock offset.
+
+    The offset drifts slowly (0.3% at most), and steps where an older logger's clock
+    skipped missed GNSS samples; a damaged number jumps out and back. So a pair is
+    kept where its offset agrees with the median offset of the 21 nearest fixes, or of
+    the 10 just before it, or of the 10 just after it (a step agrees with one side; a
+    damaged number with none).
     """
-    offset = utc - interval
-    n = offset.size
-    window = min(_OFFSET_WINDOW, n if n % 2 else n - 1)
-    if window < 3:
-        return np.ones(n, dtype=bool)
-    half = window // 2
-    padded = np.pad(offset, half, mode="edge")
-    median = np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
-    return np.asarray(np.abs(offset - median) <= _MAX_OFFSET_JUMP_MS)
+    with np.errstate(all="ignore"):  # damaged numbers near the float limit
+        offset = gnss - interval
+        n = offset.size
+        if n < 3:
+            return np.ones(n, dtype=bool)
+        half = _OFFSET_WINDOW // 2
+        padded = np.concatenate([np.full(half, np.nan), offset, np.full(half, np.nan)])
+        view = np.lib.stride_tricks.sliding_window_view
+        centred = _median_ignoring_nan(view(padded, 2 * half + 1))
+        sides = _median_ignoring_nan(view(padded, half))
+        before, after = sides[:n], sides[half + 1 : half + 1 + n]
+        agrees = np.zeros(n, dtype=bool)
+        for median in (centred, before, after):
+            agrees |= np.abs(offset - median) <= _MAX_OFFSET_JUMP_MS
+        return agrees
+
+
+def _date(value: float) -> dt.date | None:
+    """A GNSS date channel's value: ddmmyy (as NMEA writes it) or yyyymmdd."""
+    if not 10100.0 <= value < 100_000_000.0:
+        return None
+    number = int(value)
+    if number >= 19_800_101:
+        year, month, day = number // 10000, (number // 100) % 100, number % 100
+    else:
+        year, month, day = 2000 + number % 100, (number // 100) % 100, number // 10000
+    try:
+        return dt.date(year, month, day) if 1980 <= year < 2100 else None
+    except ValueError:
+        return None
+
+
+def _time_of_day_ms(
+    time_of_day_s: FloatArray, interval: FloatArray | None, date: FloatArray | None
+) -> tuple[FloatArray, dt.datetime | None]:
+    """Older logs' `Time` (UTC time of day) as ms from midnight UTC of day 0, carried
+    over midnight, and that midnight where a `Date` channel gives it.
+
+    With the logger's clock, each time of day goes on the day that puts its offset
+    from `Interval` nearest the log's typical offset (the circular mean over the day):
+    a damaged time of day cannot start a new day. Without it, file order decides.
+    """
+    with np.errstate(all="ignore"):  # damaged numbers near the float limit
+        if interval is None:
+            carried, _ = _common.unwrap_midnight(time_of_day_s)
+            t_ms: FloatArray = carried * 1000.0
+        else:
+            t_ms = np.full(time_of_day_s.shape, np.nan)
+            use = np.isfinite(time_of_day_s) & np.isfinite(interval)
+            offset = time_of_day_s[use] * 1000.0 - interval[use]
+            if offset.size:
+                phase = 2.0 * np.pi * np.mod(offset, _DAY_MS) / _DAY_MS
+                typical = np.arctan2(np.mean(np.sin(phase)), np.mean(np.cos(phase)))
+                typical_ms = typical / (2.0 * np.pi) * _DAY_MS
+                days = np.round((typical_ms - offset) / _DAY_MS)
+                t_ms[use] = time_of_day_s[use] * 1000.0 + days * _DAY_MS
+    origin = None
+    if date is not None:
+        for i in np.flatnonzero(np.isfinite(date) & np.isfinite(t_ms))[:50].tolist():
+            day = _date(float(date[i]))
+            day_index = float(np.floor(t_ms[i] / _DAY_MS))
+            if day is not None and abs(day_index) <= 366:
+                midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
+                origin = midnight - dt.timedelta(days=day_index)
+                break
+    return t_ms, origin
+
+
+def _gnss_time(
+    names: list[str], units: list[str], columns: list[FloatArray], interval: FloatArray | None
+) -> tuple[FloatArray | None, dt.datetime | None]:
+    """GNSS time of each row in ms from the returned origin (NaN on rows without one;
+    origin None when the log has a time of day and no date), or (None, None) if the
+    log has no GNSS time at all."""
+    i_utc = _common.find_column(names, _ALIASES["utc"])
+    if i_utc is not None:
+        utc = columns[i_utc]
+        # Utc is 0 without a lock; beyond the years a clock can show, a damaged number.
+        ok = (utc > 0) & _common.valid_times(utc / 1000.0, _EPOCH)
+        if ok.any():
+            return np.where(ok, utc, np.nan), _EPOCH
+    i_time = _common.find_column(names, _ALIASES["time"])
+    # A `Time` whose unit is a duration (ms, s) is a clock from the start, not UTC.
+    if i_time is not None and _common.si_as(columns[i_time], units[i_time], "s") is None:
+        time_of_day_s = _common.hhmmss_to_s(columns[i_time])
+        if np.isfinite(time_of_day_s).any():
+            i_date = _common.find_column(names, _ALIASES["date"])
+            date = columns[i_date] if i_date is not None else None
+            return _time_of_day_ms(time_of_day_s, interval, date)
+    return None, None
 
 
 def _gnss_time_ms(
-    interval: FloatArray | None, utc: FloatArray | None, anchor: BoolArray
+    interval: FloatArray | None, gnss: FloatArray | None, anchor: BoolArray
 ) -> tuple[FloatArray, bool]:
-    """Each row's time in ms, and whether it is GNSS time (ms since the unix epoch)."""
-    if utc is not None and interval is not None and anchor.any():
-        a_iv, a_utc = interval[anchor], utc[anchor]
+    """Each row's time in ms, and whether it is GNSS time (else the logger's clock)."""
+    if gnss is not None and interval is not None and anchor.any():
+        a_iv, a_gnss = interval[anchor], gnss[anchor]
         order = np.argsort(a_iv, kind="stable")
-        a_iv, a_utc = a_iv[order], a_utc[order]
-        # GNSS time runs on with the logger's clock: a fix whose Utc is not later than
+        a_iv, a_gnss = a_iv[order], a_gnss[order]
+        # GNSS time runs on with the logger's clock: a fix whose time is not later than
         # every earlier fix's (a receiver repeating one time) is no anchor. Without
-        # this, fixes sharing one Utc would put the whole log at one instant.
-        advancing = np.ones(a_utc.shape[0], dtype=bool)
-        advancing[1:] = a_utc[1:] > np.maximum.accumulate(a_utc)[:-1]
+        # this, fixes sharing one time would put the whole log at one instant.
+        advancing = np.ones(a_gnss.shape[0], dtype=bool)
+        advancing[1:] = a_gnss[1:] > np.maximum.accumulate(a_gnss)[:-1]
         if not advancing.all():
             anchor = anchor.copy()
             anchor[np.flatnonzero(anchor)[order[~advancing]]] = False
-            a_iv, a_utc = a_iv[advancing], a_utc[advancing]
-        t = np.interp(interval, a_iv, a_utc)
+            a_iv, a_gnss = a_iv[advancing], a_gnss[advancing]
+        t = np.interp(interval, a_iv, a_gnss)
         before, after = interval < a_iv[0], interval > a_iv[-1]
-        t[before] = a_utc[0] + (interval[before] - a_iv[0])
-        t[after] = a_utc[-1] + (interval[after] - a_iv[-1])
-        t[anchor] = utc[anchor]
+        t[before] = a_gnss[0] + (interval[before] - a_iv[0])
+        t[after] = a_gnss[-1] + (interval[after] - a_iv[-1])
+        t[anchor] = gnss[anchor]
         t[~np.isfinite(interval) & ~anchor] = np.nan
         return t, True
     if interval is not None:
         return interval, False
-    if utc is not None:
-        return np.where(utc > 0, utc, np.nan), True
-    raise MalformedFileError("The RaceCapture log has neither an Interval nor a Utc column.")
+    if gnss is not None:
+        return gnss, True
+    raise AssertionError("unreachable: parse checks for a time channel")
+
+
+def _column(
+    names: list[str], columns: list[FloatArray], channel: str, used: set[int]
+) -> FloatArray | None:
+    i = _common.find_column(names, _ALIASES[channel])
+    if i is None:
+        return None
+    used.add(i)
+    return columns[i]
 
 
 def parse(data: bytes) -> Telemetry:
@@ -252,25 +384,35 @@ def parse(data: bytes) -> Telemetry:
     if parsed is None:
         raise MalformedFileError("The RaceCapture log's first line is not a channel header.")
     names, units = parsed
+    what = "The RaceCapture log"
+    found_time = [_common.find_column(names, _ALIASES[c]) for c in ("interval", "utc", "time")]
+    if all(i is None for i in found_time):
+        raise _common.missing_column(what, "time (Interval, Utc or Time)", names)
+    i_lat = _common.find_column(names, _ALIASES["lat_deg"])
+    i_lon = _common.find_column(names, _ALIASES["lon_deg"])
+    if i_lat is None or i_lon is None:
+        raise _common.missing_column(what, "position (Latitude and Longitude)", names)
     body = data[end + 1 :] if end >= 0 else b""
     columns = _common.read_float_columns(body, len(names), what="The RaceCapture log's")
     n = columns[0].size
     if n == 0:
         raise MalformedFileError("The RaceCapture log has a header but no data rows.")
-    col = {name: columns[i] for i, name in reversed(list(enumerate(names)))}
-    unit = {name: units[i] for i, name in reversed(list(enumerate(names)))}
+    used = {i for i in (*found_time, i_lat, i_lon) if i is not None}
+    i_date = _common.find_column(names, _ALIASES["date"])
+    if i_date is not None:
+        used.add(i_date)
     nan = np.full(n, np.nan)
-    used = {"Interval", "Utc", "Latitude", "Longitude"}
 
-    lat, lon = _common.position_or_nan(col.get("Latitude", nan), col.get("Longitude", nan))
+    lat, lon = _common.position_or_nan(columns[i_lat], columns[i_lon])
     core: dict[str, FloatArray] = {}
-    for name, (core_name, wanted) in _GNSS_CORE.items():
-        if name not in col:
+    for core_name, wanted in _GNSS_CORE.items():
+        i = _common.find_column(names, _ALIASES[core_name])
+        if i is None:
             continue
-        values = col[name] if not wanted else _common.si_as(col[name], unit[name], wanted)
+        values = columns[i] if not wanted else _common.si_as(columns[i], units[i], wanted)
         if values is not None:
             core[core_name] = values
-            used.add(name)
+            used.add(i)
 
     fix = np.isfinite(lat) & np.isfinite(lon)
     # A repeat of the previous fix is the logger re-writing a stale fix (module docstring).
@@ -288,29 +430,29 @@ def parse(data: bytes) -> Telemetry:
         core = {k: np.where(stale, np.nan, v) for k, v in core.items()}
         fix &= ~stale
 
-    utc = col.get("Utc")
-    interval = col.get("Interval")
+    interval = columns[found_time[0]] if found_time[0] is not None else None
+    gnss, origin = _gnss_time(names, units, columns, interval)
     anchor = np.zeros(n, dtype=bool)
-    if utc is not None and interval is not None:
-        # Utc is 0 without a lock; beyond the years a clock can show, a damaged number.
-        gnss = (utc > 0) & _common.valid_times(utc / 1000.0, _EPOCH)
-        candidates = np.flatnonzero(fix & gnss & np.isfinite(interval))
-        anchor[candidates[_consistent(interval[candidates], utc[candidates])]] = True
-    t_ms, is_gnss = _gnss_time_ms(interval, utc, anchor)
-    valid = _common.valid_times(t_ms / 1000.0, _EPOCH if is_gnss else None)
+    if gnss is not None and interval is not None:
+        candidates = np.flatnonzero(fix & np.isfinite(gnss) & np.isfinite(interval))
+        anchor[candidates[_consistent(interval[candidates], gnss[candidates])]] = True
+    t_ms, is_gnss = _gnss_time_ms(interval, gnss, anchor)
+    known_origin = origin if is_gnss else None
+    valid = _common.valid_times(t_ms / 1000.0, known_origin)
     base_ms = float(np.min(t_ms[valid])) if valid.any() else 0.0
     t = np.where(valid, t_ms - base_ms, np.nan) / 1000.0
 
     imu: dict[str, FloatArray] = {}
     for name in _IMU:
-        if name in col:
+        i = _common.find_column(names, (name,))
+        if i is not None:
             # An empty unit label means the logger's default: G, or deg/s for Yaw.
-            label = unit[name] or ("G" if name.startswith("Accel") else "deg/s")
+            label = units[i] or ("G" if name.startswith("Accel") else "deg/s")
             wanted = "m/s^2" if name.startswith("Accel") else "deg/s"
-            values = _common.si_as(col[name], label, wanted)
+            values = _common.si_as(columns[i], label, wanted)
             if values is not None:
                 imu[name] = values
-                used.add(name)
+                used.add(i)
     axes = _infer_axes(t, lat, lon, core.get("speed_mps", nan), imu)
     how = "inferred from the GNSS track" if axes is not None else "SAE J670E default"
     notes: list[str] = []
@@ -328,13 +470,16 @@ def parse(data: bytes) -> Telemetry:
 
     channels: dict[str, Channel] = {}
     for i, name in enumerate(names):
-        if name in used or name in channels or not name:
+        if i in used or name in channels or not name:
             continue
         values, si_unit = _common.si(columns[i], units[i])
         kind = "discrete" if name in _DISCRETE else "continuous"
         channels[name] = Channel(values, unit=si_unit, kind=kind)
 
     metadata = {"imu_axes": f"{' '.join(notes)} ({how})"} if notes else {}
+    if is_gnss and origin is None and valid.any():
+        # A time of day without a date: keep when the session started, as text.
+        metadata["start_time_utc"] = _clock_text(base_ms % _DAY_MS)
     return _common.build(
         FORMAT,
         t,
@@ -342,7 +487,13 @@ def parse(data: bytes) -> Telemetry:
         lon,
         core=core,
         channels=channels,
-        origin=_EPOCH + dt.timedelta(milliseconds=base_ms) if is_gnss else None,
+        origin=None if known_origin is None else known_origin + dt.timedelta(milliseconds=base_ms),
         metadata=metadata,
-        what="The RaceCapture log",
+        what=what,
     )
+
+
+def _clock_text(ms: float) -> str:
+    """hh:mm:ss.sss of a time of day in ms."""
+    whole = int(ms)
+    return f"{whole // 3_600_000:02d}:{whole // 60_000 % 60:02d}:{whole % 60_000 / 1000:06.3f}"
