@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit postgresql bench clean deploy
+.PHONY: run test lint typecheck unit jstest ui chromium dist postgresql bench clean deploy
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -21,8 +21,44 @@ $(STAMP): pyproject.toml setup.py $(wildcard src/racesense/analysis/kernels/*.py
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) ui
 	$(BIN)/racesense serve --demo --data-dir data
+
+# The web UI (ui/): npm packages from the registry, bundled by esbuild into the Python
+# package (src/racesense/web/ui_dist), rebuilt when a source changes. Node.js and npm
+# come from Debian when missing and we are root.
+UI_DIST := src/racesense/web/ui_dist/index.html
+UI_MODULES := ui/node_modules/.installed
+UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/build.mjs ui/icons.mjs
+
+$(UI_MODULES): ui/package.json ui/package-lock.json
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "npm not found: install Node.js and npm to build the UI" >&2; exit 1; fi; }
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(UI_DIST): $(UI_MODULES) $(UI_SOURCES)
+	cd ui && node build.mjs
+
+ui: $(UI_DIST)
+
+jstest: $(UI_MODULES)
+	cd ui && node --test test/
+
+# Debian's Chromium for the browser tests (tests/browser), never Playwright's download.
+# Installed here if missing and we are root; otherwise those tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	  else echo "chromium not installed: the browser tests will skip" >&2; fi; }
+
+# A wheel with the UI built in: installs and serves with no Node.
+dist: $(STAMP) ui
+	rm -rf dist && $(BIN)/python -m pip wheel --no-deps -w dist .
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench firmware
@@ -45,10 +81,10 @@ postgresql:
 	    { pg_ctlcluster 15 main stop >/dev/null 2>&1 || true; }; \
 	  else echo "PostgreSQL 15 not installed ($(PG_INITDB)): its tests will skip" >&2; fi; }
 
-unit: $(STAMP) postgresql
+unit: $(STAMP) postgresql ui chromium
 	$(BIN)/python -m pytest -n 2 -q
 
-test: lint typecheck unit
+test: lint typecheck jstest unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_cli.py
@@ -70,4 +106,4 @@ deploy: $(STAMP)
 	  + reset
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist src/*.egg-info src/racesense/web/ui_dist ui/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

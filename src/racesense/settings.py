@@ -13,6 +13,7 @@
 | RACESENSE_HEAD_TIMEOUT_S | 10 | a request's line and headers must arrive within this |
 | RACESENSE_MAX_CONNECTIONS | 512 | open connections in all (fewer if few files may open) |
 | RACESENSE_MAX_CONNECTIONS_PER_ADDRESS | 64 | open connections from one address (IPv6: a /64) |
+| RACESENSE_SERVICE_WORKER | on | `off` replaces the UI's offline worker with one that removes itself |
 
 The head deadline runs from connecting, or from the end of the previous response on a
 kept-alive connection. The server holds every request body to the body timeout plus
@@ -39,6 +40,17 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, not {value!r}") from exc
 
 
+def _env_switch(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    raise SystemExit(f"{name} must be on or off, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -52,6 +64,9 @@ class Settings:
     head_timeout_s: float = 10.0
     max_connections: int = 512
     max_connections_per_address: int = 64
+    # The UI's service worker; "off" serves one that unregisters itself and clears its
+    # caches, for when a broken worker strands phones on an old shell.
+    service_worker: bool = True
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -75,6 +90,7 @@ class Settings:
             max_connections_per_address=max(
                 1, _env_int("RACESENSE_MAX_CONNECTIONS_PER_ADDRESS", 64)
             ),
+            service_worker=_env_switch("RACESENSE_SERVICE_WORKER", True),
         )
 
     @property

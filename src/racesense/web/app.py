@@ -19,7 +19,7 @@ from racesense.store import jobs
 from racesense.store import sessions as sessions_store
 from racesense.store.blobs import BlobStore
 from racesense.store.db import is_postgresql, make_engine, migrate
-from racesense.web import errors, events, sessions, syncs, tracks, upload
+from racesense.web import errors, events, sessions, syncs, tracks, ui, upload
 from racesense.web.auth import TokenGate
 
 log = logging.getLogger("racesense.web")
@@ -117,4 +117,6 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    # Last: the UI answers every path that no route above took.
+    app.include_router(ui.router)
     return app
