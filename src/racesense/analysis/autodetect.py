@@ -1,4 +1,18 @@
-"""Find a start/finish line in a session that names no track.
+"""Find a start/finish line in a session that names no known track: from the file's
+own hint where it holds up against the path, else from the data.
+
+A file's hint (`StartFinishHint`: a VBO's [laptiming] line, the place an AiM logger
+or RaceChrono counted its laps) is the logger's own line, and timing by it gives the
+logger's laps. But a hint can lie along the track rather than across it, or belong to
+another venue, and it must never produce laps that a line across the track would not:
+- a line is used as it is only if the path crosses it square (travel within
+  HINT_MAX_SKEW_DEG of its normal) at every counted crossing, and those crossings are
+  exactly the ones of a line drawn across the direction of travel where the path
+  crosses it (same count, each within HINT_MATCH_S);
+- otherwise (and for a point) a line across the direction of travel is drawn through
+  the hint's middle, if the moving path passes within PASS_RADIUS_M of it and crosses
+  that line square;
+- otherwise the hint is ignored and the line is found in the data, as below.
 
 A circuit session is a loop driven again and again. Take candidate points where the
 car is fast (fast means a straight, and a straight is where a timing line is best
@@ -11,12 +25,23 @@ line is drawn across the direction of travel there.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from racesense.analysis.clean import Fixes
+from racesense.analysis.crossings import Crossing, crossings, orient
 from racesense.analysis.errors import TrackError
-from racesense.analysis.track import GATE_HALF_WIDTH_M, GateXY
+from racesense.analysis.laps import accept_crossings
+from racesense.analysis.telemetry import LatLon, StartFinishHint
+from racesense.analysis.track import (
+    GATE_HALF_WIDTH_M,
+    Gate,
+    GateXY,
+    gate_across_travel,
+    gate_xy,
+    nearest_pass_m,
+)
 
 # How many candidate points to try, spread over the session.
 CANDIDATES = 24
@@ -28,6 +53,21 @@ PASS_SEPARATION_S = 10.0
 # Candidates must be at least this fast (share of the session's top speed): a
 # straight, not a corner or the paddock.
 FAST_SHARE = 0.6
+# A file's line is crossed square: travel within this angle of the line's normal. A
+# line laid along the track is crossed (by GNSS noise) at a few degrees, if at all.
+HINT_MAX_SKEW_DEG = 30.0
+# A file's line and a line across travel count the same lap boundary within this: far
+# less than any lap (MIN_LAP_TIME_S), far more than the lines' offset at racing speed.
+HINT_MATCH_S = 1.0
+
+
+@dataclass(frozen=True)
+class HintVerdict:
+    """What became of a file's start/finish hint: the line to time by (None: the hint
+    is not used), and, where it was not used as it is, a sentence saying why."""
+
+    gate: GateXY | None
+    note: str | None = None
 
 
 def _passes(fixes: Fixes, i: int) -> int:
@@ -62,3 +102,92 @@ def detect_start_finish(fixes: Fixes) -> GateXY:
     px, py = float(fixes.x_m[best]), float(fixes.y_m[best])
     h = GATE_HALF_WIDTH_M
     return GateXY(px - gx * h, py - gy * h, px + gx * h, py + gy * h, nx, ny)
+
+
+def _skew_deg(fixes: Fixes, gate: GateXY, found: list[Crossing]) -> float:
+    """The largest angle between travel and the line's normal at `found` crossings."""
+    course = fixes.course_deg[[c.index for c in found]]
+    turn = np.abs((course - gate.normal_bearing_deg() + 180.0) % 360.0 - 180.0)
+    return float(np.max(turn)) if turn.size else 0.0
+
+
+def _crossing_point(fixes: Fixes, found: list[Crossing]) -> LatLon:
+    """The mean place where the path crosses a line, as latitude and longitude."""
+    i = np.array([c.index for c in found])
+    t = np.array([c.t_s for c in found])
+    step = fixes.t_s[i + 1] - fixes.t_s[i]
+    share = np.divide(t - fixes.t_s[i], step, out=np.zeros_like(t), where=step > 0)
+    share = np.clip(share, 0.0, 1.0)
+    x = fixes.x_m[i] + share * (fixes.x_m[i + 1] - fixes.x_m[i])
+    y = fixes.y_m[i] + share * (fixes.y_m[i + 1] - fixes.y_m[i])
+    lat, lon = fixes.frame.to_latlon([float(np.mean(x))], [float(np.mean(y))])
+    return float(lat[0]), float(lon[0])
+
+
+def _counted(fixes: Fixes, gate: GateXY) -> list[Crossing]:
+    return accept_crossings(fixes, crossings(fixes, gate))
+
+
+def _line_holds(fixes: Fixes, hint: StartFinishHint) -> tuple[GateXY | None, str | None]:
+    """The hint's line, if the path crosses it as a start/finish line: square, and at
+    exactly the crossings of a line across travel at the same place. Else (None, why)."""
+    assert hint.p2 is not None
+    try:
+        line = orient(fixes, gate_xy(Gate(hint.p1, hint.p2), fixes.frame))
+    except TrackError as exc:
+        return None, f"is no line ({exc})"
+    counted = _counted(fixes, line)
+    if not counted:
+        return None, "is never crossed"
+    skew = _skew_deg(fixes, line, counted)
+    if skew > HINT_MAX_SKEW_DEG:
+        return None, f"is crossed at {skew:.0f} degrees from square, not across the track"
+    try:
+        across = gate_across_travel(fixes, _crossing_point(fixes, counted))
+    except TrackError:
+        return None, "is crossed where the direction of travel is undefined"
+    reference = _counted(fixes, across)
+    same = len(reference) == len(counted) and all(
+        abs(a.t_s - b.t_s) <= HINT_MATCH_S for a, b in zip(counted, reference, strict=True)
+    )
+    if not same:
+        return None, (
+            f"counts {len(counted)} crossings where a line across the track counts {len(reference)}"
+        )
+    return line, None
+
+
+def start_finish_from_hint(fixes: Fixes, hint: StartFinishHint) -> HintVerdict:
+    """The start/finish line to time by from a file's hint (module docstring), or a
+    verdict without a line when the hint does not hold up."""
+    what = hint.what or "The file's start/finish"
+    what = what[:1].upper() + what[1:]
+    why: str | None = None
+    if hint.p2 is not None:
+        line, why = _line_holds(fixes, hint)
+        if line is not None:
+            return HintVerdict(line)
+    middle = hint.midpoint()
+    miss_m = nearest_pass_m(fixes, middle)
+    if miss_m > PASS_RADIUS_M:
+        return HintVerdict(
+            None,
+            f"{what} is not on the session's path (its nearest pass is {miss_m:,.0f} m away):"
+            " the start/finish was found in the data instead.",
+        )
+    try:
+        gate = gate_across_travel(fixes, middle)
+    except TrackError:
+        gate = None
+    counted = [] if gate is None else _counted(fixes, gate)
+    if gate is None or not counted or _skew_deg(fixes, gate, counted) > HINT_MAX_SKEW_DEG:
+        return HintVerdict(
+            None,
+            f"{what} is on the path where no line across the track is crossed cleanly:"
+            " the start/finish was found in the data instead.",
+        )
+    if why is None:
+        return HintVerdict(gate)
+    return HintVerdict(
+        gate, f"{what} {why}: a line across the track through its middle is used instead."
+    )

@@ -1,6 +1,7 @@
 """The whole analysis of one session: telemetry in, `SessionAnalysis` out.
 
-clean fixes -> choose the track (given, listed, or detected) -> time start/finish
+clean fixes -> choose the track (given, listed, the file's own start/finish where it
+holds up, or detected) -> time start/finish
 crossings -> laps -> reference lap -> sectors -> best and theoretical best -> traces
 with delta-T. Pure: no I/O, no clocks, no globals.
 """
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from racesense.analysis.autodetect import detect_start_finish
+from racesense.analysis.autodetect import detect_start_finish, start_finish_from_hint
 from racesense.analysis.clean import Fixes, clean_fixes, session_start_s
 from racesense.analysis.crossings import crossings, orient
 from racesense.analysis.delta import reference_path
@@ -58,13 +59,24 @@ def _start_finish(fixes: Fixes, track: Track) -> GateXY:
 
 
 def _choose_track(
-    fixes: Fixes, track: Track | None, tracks: Sequence[Track]
-) -> tuple[Track | None, GateXY]:
-    """The track and its oriented start/finish line in the session's frame."""
+    tel: Telemetry, fixes: Fixes, track: Track | None, tracks: Sequence[Track]
+) -> tuple[Track | None, GateXY, TrackSource, str | None]:
+    """The track, its oriented start/finish line in the session's frame, where that
+    line comes from, and a note when the file's own start/finish was not used as it is.
+
+    A track given or listed wins; else the file's start/finish hint, only as far as it
+    holds up against the path (`start_finish_from_hint`); else one found in the data.
+    """
     chosen = track if track is not None else match_track(fixes, list(tracks))
     if chosen is not None:
-        return chosen, _start_finish(fixes, chosen)
-    return None, detect_start_finish(fixes)
+        return chosen, _start_finish(fixes, chosen), chosen.source, None
+    note = None
+    if tel.start_finish_hint is not None:
+        verdict = start_finish_from_hint(fixes, tel.start_finish_hint)
+        if verdict.gate is not None:
+            return None, verdict.gate, "file", verdict.note
+        note = verdict.note
+    return None, detect_start_finish(fixes), "detected", note
 
 
 def _speed_extremes_mps(fixes: Fixes, spans: list[LapSpan]) -> list[tuple[float, float]]:
@@ -146,14 +158,10 @@ def analyse(
     fixes = clean_fixes(tel)
     t0 = session_start_s(tel, fixes)
     try:
-        chosen, sf = _choose_track(fixes, track, tracks)
+        chosen, sf, source, hint_note = _choose_track(tel, fixes, track, tracks)
     except TrackError as exc:
         return _no_laps(tel, fixes, None, str(exc))
-    source: TrackSource
-    if chosen is None:
-        source, name = "detected", _track_name(tel)
-    else:
-        source, name = chosen.source, chosen.name
+    name = _track_name(tel) if chosen is None else chosen.name
     try:
         sector_gates = [] if chosen is None else sector_gates_from_track(fixes, chosen.sectors)
     except TrackError as exc:
@@ -220,7 +228,7 @@ def analyse(
         reason=reason,
         fix_count=len(fixes),
         duration_s=float(fixes.t_s[-1] - fixes.t_s[0]),
-        warnings=_warnings(fixes),
+        warnings=(*_warnings(fixes), *((hint_note,) if hint_note else ())),
     )
 
 

@@ -9,6 +9,7 @@ format and every map speaks them. The names carry the units.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+LatLon = tuple[float, float]
 
 STANDARD_GRAVITY_MPS2 = 9.80665
 
@@ -71,6 +73,34 @@ class Channel:
     kind: str = "continuous"
 
 
+@dataclass(frozen=True)
+class StartFinishHint:
+    """Where a file itself says its start/finish is: a line from `p1` to `p2`, or the
+    point `p1` alone (`p2` None). WGS84 (latitude, longitude) in degrees.
+
+    Only a hint: a file's line may lie along the track rather than across it, or
+    belong to another venue. The analysis uses it only after checking it against the
+    session's path (`racesense.analysis.autodetect.start_finish_from_hint`). `what`
+    says, for people, what in the file it came from ("VBO [laptiming] Start line").
+    """
+
+    p1: LatLon
+    p2: LatLon | None = None
+    what: str = ""
+
+    def __post_init__(self) -> None:
+        for lat, lon in (self.p1,) if self.p2 is None else (self.p1, self.p2):
+            if not (math.isfinite(lat) and math.isfinite(lon)):
+                raise ValueError(f"a start/finish hint needs finite coordinates: {lat}, {lon}")
+            if not (abs(lat) <= 90.0 and abs(lon) <= 180.0):
+                raise ValueError(f"({lat}, {lon}) is not a latitude and longitude")
+
+    def midpoint(self) -> LatLon:
+        if self.p2 is None:
+            return self.p1
+        return ((self.p1[0] + self.p2[0]) / 2.0, (self.p1[1] + self.p2[1]) / 2.0)
+
+
 def _nan(n: int) -> FloatArray:
     return np.full(n, np.nan, dtype=np.float64)
 
@@ -100,6 +130,7 @@ class Telemetry:
     started_at: dt.datetime | None = None
     device_id: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    start_finish_hint: StartFinishHint | None = None
 
     @classmethod
     def build(
@@ -113,6 +144,7 @@ class Telemetry:
         started_at: dt.datetime | None = None,
         device_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        start_finish_hint: StartFinishHint | None = None,
         **core: npt.ArrayLike | None,
     ) -> Telemetry:
         """Make a Telemetry; `core` takes the optional core channels by name."""
@@ -142,6 +174,7 @@ class Telemetry:
             started_at=started_at,
             device_id=device_id,
             metadata=dict(metadata or {}),
+            start_finish_hint=start_finish_hint,
             **arrays,
         )
 

@@ -21,8 +21,10 @@ from racesense.analysis.geo import LocalFrame, haversine_m
 
 LatLon = tuple[float, float]
 # "list": the user's track list; "detected": found in the data; "user": given for one
-# analysis (a command-line option, or a line forced on one session).
-TrackSource = Literal["list", "detected", "user"]
+# analysis (a command-line option, or a line forced on one session); "file": the
+# file's own start/finish (a VBO's [laptiming] line, where an AiM or RaceChrono logger
+# counted its laps), after checking it against the session's path.
+TrackSource = Literal["list", "detected", "user", "file"]
 
 # Half the length of a line drawn from a single point. A start/finish point from a
 # list may sit on the pit wall rather than the racing line; 25 m either side covers a

@@ -16,7 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Channel, FloatArray, Telemetry
+from racesense.analysis.telemetry import (
+    STANDARD_GRAVITY_MPS2,
+    Channel,
+    FloatArray,
+    StartFinishHint,
+    Telemetry,
+)
 from racesense.ingest.errors import MalformedFileError
 
 UTC = dt.UTC
@@ -282,6 +288,7 @@ def build(
     metadata: Mapping[str, str],
     device_id: str | None = None,
     what: str = "The file",
+    start_finish_hint: StartFinishHint | None = None,
 ) -> Telemetry:
     """Sort the rows by time, make `t_s` start at 0, and build the Telemetry.
 
@@ -311,5 +318,6 @@ def build(
         started_at=started_at,
         device_id=device_id,
         metadata=metadata,
+        start_finish_hint=start_finish_hint,
         **{name: values[order] for name, values in core.items()},
     )

@@ -187,5 +187,6 @@ def parse(data: bytes) -> Telemetry:
         started_at=started_at,
         device_id=meta.get("device_id") or None,
         metadata={k: v for k, v in meta.items() if k != "session_start_utc"},
+        start_finish_hint=None,  # RS-Core files name no start/finish
         **core,
     )
