@@ -7,13 +7,13 @@
 | RACESENSE_API_TOKEN | (none) | admin token for automation and tests |
 | RACESENSE_MAX_UPLOAD_MB | 512 | largest upload, also after gzip decompression |
 | RACESENSE_WORKERS | 2 | analysis worker processes |
-| RACESENSE_WORKER_MEMORY_MB | 2048 | memory one analysis may use (rlimit; job object on Windows; more fails alone) |
+| RACESENSE_WORKER_MEMORY_MB | 2048 | memory one analysis may use (more fails alone) |
 | RACESENSE_SYNC_TTL_S | 900 | lifetime of a sync's upload token |
 | RACESENSE_BODY_TIMEOUT_S | 30 | a client silent this long mid-body is dropped (408) |
 | RACESENSE_HEAD_TIMEOUT_S | 10 | a request's line and headers must arrive within this |
 | RACESENSE_MAX_CONNECTIONS | 512 | open connections in all (fewer if few files may open) |
 | RACESENSE_MAX_CONNECTIONS_PER_ADDRESS | 64 | open connections from one address (IPv6: a /64) |
-| RACESENSE_SERVICE_WORKER | on | `off` replaces the UI's offline worker with one that removes itself |
+| RACESENSE_SERVICE_WORKER | on | `off`: the UI's offline worker removes itself |
 
 The head deadline runs from connecting, or from the end of the previous response on a
 kept-alive connection. The server holds every request body to the body timeout plus

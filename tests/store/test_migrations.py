@@ -60,3 +60,31 @@ def _check_0002(engine: Engine) -> None:
     assert jobs.pending_count(engine) == 2  # the server analyses both at its next start
     migrate(engine)  # and again: nothing more
     assert jobs.pending_count(engine) == 2
+
+
+def test_0005_fills_the_theoretical_best_from_stored_documents(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0004")
+        with engine.begin() as connection:
+            for n, result in enumerate(['{"theoretical_best_s": 61.25, "laps": []}', None]):
+                connection.execute(
+                    text(
+                        "INSERT INTO sessions (id, sha256, filename, bytes, uploaded_at, status,"
+                        " result) VALUES (:id, :sha, 'f.csv', 1, CURRENT_TIMESTAMP, 'ready',"
+                        " :result)"
+                    ),
+                    {"id": f"s{n}", "sha": f"{n:064x}", "result": result},
+                )
+        migrate(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT id, theoretical_best_s, excluded_laps FROM sessions ORDER BY id")
+            ).all()
+        assert [tuple(r) for r in rows] == [("s0", 61.25, None), ("s1", None, None)]
+    finally:
+        engine.dispose()

@@ -174,6 +174,7 @@ def _analysed(lap_count: int = 2) -> results.Analysed:
         "Park",
         lap_count,
         61.5,
+        61.2,
         52.0,
         -1.0,
     )

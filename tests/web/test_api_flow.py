@@ -48,6 +48,8 @@ def test_upload_is_analysed_and_served(worker_client: TestClient, session_csv: b
     listing = client.get("/api/sessions", headers=AUTH).json()["sessions"][0]
     assert listing["status"] == "ready" and listing["lap_count"] == 3
     assert listing["best_lap_s"] == pytest.approx(doc["best_lap_s"], abs=1e-3)
+    assert listing["theoretical_best_s"] == pytest.approx(doc["theoretical_best_s"], abs=1e-3)
+    assert listing["theoretical_best_s"] <= listing["best_lap_s"]
     trace = client.get(f"/api/sessions/{item['session_id']}/laps/1/trace", headers=AUTH)
     assert trace.status_code == 200
     assert trace.headers["content-type"] == "application/vnd.apache.arrow.stream"
@@ -110,6 +112,8 @@ def test_new_track_reanalyses_sessions_near_it(
         if doc["track"]["source"] == "list":
             break
     assert doc["track"]["name"] == "Racesense Park" and doc["track"]["source"] == "list"
+    (listed,) = client.get("/api/tracks", headers=AUTH).json()["tracks"]
+    assert listed["sessions"] == 1  # the Tracks view shows which sessions used it
     # Deleted again: the session goes back to a start/finish found in its data.
     deleted = client.delete(f"/api/tracks/{response.json()['id']}", headers=AUTH)
     assert deleted.status_code == 200 and deleted.json()["reanalysing"] == [item["session_id"]]

@@ -66,5 +66,14 @@ def test_a_chunked_json_body_over_the_cap_is_413(client: TestClient) -> None:
     assert response.status_code == 413 and response.json()["error"] == "too_large"
 
 
-def test_the_event_stream_takes_its_token_from_the_query_only_there(client: TestClient) -> None:
-    assert client.get("/api/sessions?token=test-admin-token-0123456789").status_code == 401
+def test_a_token_in_a_url_is_never_taken(client: TestClient) -> None:
+    """Tokens in URLs end up in logs, history and Referer headers: the event stream
+    too takes its token from the Authorization header only (the UI reads it with fetch)."""
+    token = "test-admin-token-0123456789"
+    assert client.get(f"/api/sessions?token={token}").status_code == 401
+    assert client.get(f"/api/events?token={token}").status_code == 401
+    client.cookies.set("racesense_token", token)
+    try:
+        assert client.get("/api/events").status_code == 401
+    finally:
+        client.cookies.clear()

@@ -237,7 +237,9 @@ def test_sync_tokens_over_the_wire(server: Server) -> None:
 
 def test_events_stream_reports_an_upload(server: Server) -> None:
     with socket.create_connection((server.host, server.port), timeout=20) as sock:
-        sock.sendall(f"GET /api/events?token={TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        sock.sendall(
+            f"GET /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
+        )
         received = b""
         while b"retry:" not in received:
             received += sock.recv(4096)

@@ -54,6 +54,7 @@ def summarise(analysis: SessionAnalysis) -> SessionSummary:
         track_name=analysis.track.name if analysis.track else None,
         lap_count=analysis.lap_count,
         best_lap_s=analysis.best_lap_s,
+        theoretical_best_s=analysis.theoretical_best_s,
         sf_lat=None if sf is None else (sf[0][0] + sf[1][0]) / 2.0,
         sf_lon=None if sf is None else (sf[0][1] + sf[1][1]) / 2.0,
     )

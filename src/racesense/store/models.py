@@ -55,12 +55,15 @@ class Session(Base):
     track_name: Mapped[str | None] = mapped_column(String(200), index=True)
     lap_count: Mapped[int | None] = mapped_column(Integer)
     best_lap_s: Mapped[float | None] = mapped_column(Float)
+    theoretical_best_s: Mapped[float | None] = mapped_column(Float)
     # Where the analysis put the start/finish (the line's middle), so that sessions near
     # a new track are found by a query.
     sf_lat: Mapped[float | None] = mapped_column(Float, index=True)
     sf_lon: Mapped[float | None] = mapped_column(Float)
     # A track the user forced on this session (JSON), used by every re-analysis.
     track_override: Mapped[str | None] = mapped_column(Text)
+    # Lap numbers the user excluded by hand (a JSON list), an input of every analysis.
+    excluded_laps: Mapped[str | None] = mapped_column(Text)
     # The results document (JSON, analysis.results.ResultDocument): what the analysis
     # found, without this row's state, which GET /api/sessions/{id} adds when serving it.
     result: Mapped[str | None] = mapped_column(Text)

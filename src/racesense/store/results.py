@@ -33,6 +33,7 @@ class SessionSummary:
     track_name: str | None
     lap_count: int
     best_lap_s: float | None
+    theoretical_best_s: float | None
     sf_lat: float | None  # the start/finish line's middle
     sf_lon: float | None
 
@@ -106,6 +107,7 @@ def _store_analysis(db: OrmSession, row: Session, outcome: Analysed) -> None:
     row.error_code = row.error = None
     row.format, row.started_at, row.track_name = s.format, s.started_at, s.track_name
     row.lap_count, row.best_lap_s = s.lap_count, s.best_lap_s
+    row.theoretical_best_s = s.theoretical_best_s
     row.sf_lat, row.sf_lon = s.sf_lat, s.sf_lon
     row.device_id = row.device_id or s.device_id  # the uploader's X-Device-Id wins
     row.analysed_at = dt.datetime.now(dt.UTC)
@@ -115,5 +117,6 @@ def _clear_analysis(db: OrmSession, row: Session) -> None:
     db.execute(delete(Trace).where(Trace.session_id == row.id))
     row.result = None
     row.format = row.started_at = row.track_name = None
-    row.lap_count = row.best_lap_s = row.sf_lat = row.sf_lon = None
+    row.lap_count = row.best_lap_s = row.theoretical_best_s = None
+    row.sf_lat = row.sf_lon = None
     row.analysed_at = dt.datetime.now(dt.UTC)

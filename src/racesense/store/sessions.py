@@ -112,6 +112,17 @@ def list_sessions(
     return list(rows), int(total)
 
 
+def count_by_track(engine: Engine) -> dict[str, int]:
+    """How many sessions each track name was given by their analysis."""
+    with reading(engine) as db:
+        rows = db.execute(
+            select(Session.track_name, func.count())
+            .where(Session.track_name.is_not(None))
+            .group_by(Session.track_name)
+        ).all()
+    return {name: count for name, count in rows}
+
+
 def by_sync(engine: Engine, sync_id: str) -> list[Session]:
     with reading(engine) as db:
         linked = select(SyncFile.session_id).where(SyncFile.sync_id == sync_id)

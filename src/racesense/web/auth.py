@@ -4,9 +4,9 @@
 read: a request with no valid token is refused without its body crossing the network
 (with `Expect: 100-continue`, not even sent), and JSON bodies are capped at
 MAX_JSON_BYTES (uploads and track imports stream, with caps of their own). The routes'
-`require(action)` then decides what the token may do. `GET /api/events` alone may also
-take the token from a cookie or a query parameter, because a browser's EventSource
-cannot send headers.
+`require(action)` then decides what the token may do. The token is taken from the
+Authorization header only, never from a URL, where it would reach logs, history and
+Referer headers (the UI reads the event stream with fetch, which sends headers).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from racesense.store import tokens
 from racesense.store.tokens import TokenInfo
 from racesense.web.errors import ApiError, error_response
 
-COOKIE = "racesense_token"
 # Which scopes may do what.
 ALLOWED = {
     "read": ("admin", "user"),
@@ -40,20 +39,12 @@ def _bearer(request: Request) -> str | None:
 
 
 PUBLIC = frozenset({"/api/health"})
-QUERY_TOKEN = frozenset({"/api/events"})  # EventSource sends no headers
 STREAMED = frozenset({"/api/upload", "/api/tracks/import"})  # bodies with caps of their own
 MAX_JSON_BYTES = 1024 * 1024
 
 
-def _token_of(request: Request) -> str | None:
-    token = _bearer(request)
-    if token is None and request.url.path in QUERY_TOKEN:
-        token = request.query_params.get("token") or request.cookies.get(COOKIE)
-    return token
-
-
 async def _verify(request: Request) -> TokenInfo:
-    token = _token_of(request)
+    token = _bearer(request)
     if not token:
         raise ApiError(401, "unauthorized", "This request needs an API token (Bearer).")
     state = request.app.state

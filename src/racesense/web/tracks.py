@@ -48,8 +48,9 @@ class TrackIn(BaseModel):
             raise ApiError(422, "invalid", f"The track is not valid: {exc}") from exc
 
 
-def listed_track(row: TrackRow) -> dict[str, Any]:
-    return {"id": row.id, **track_store.to_json(row)}
+def listed_track(row: TrackRow, sessions_by_name: dict[str, int]) -> dict[str, Any]:
+    """A listed track, and how many sessions were analysed at it (by its name)."""
+    return {"id": row.id, **track_store.to_json(row), "sessions": sessions_by_name.get(row.name, 0)}
 
 
 async def _add(request: Request, new: list[Track]) -> tuple[list[int], list[str]]:
@@ -66,8 +67,10 @@ async def _add(request: Request, new: list[Track]) -> tuple[list[int], list[str]
 async def list_tracks(
     request: Request, _token: Annotated[TokenInfo, Depends(require("read"))]
 ) -> dict[str, Any]:
-    rows = await run_in_threadpool(track_store.rows, request.app.state.engine)
-    return {"tracks": [listed_track(r) for r in rows]}
+    engine = request.app.state.engine
+    rows = await run_in_threadpool(track_store.rows, engine)
+    counts = await run_in_threadpool(sessions.count_by_track, engine)
+    return {"tracks": [listed_track(r, counts) for r in rows]}
 
 
 @router.post("/api/tracks", status_code=201)

@@ -45,14 +45,15 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
-UNREGISTER_WORKER = """// Switched off by the server (RACESENSE_SERVICE_WORKER=off): remove every cache and
-// this worker, then reload the pages it controlled so they come from the network.
+UNREGISTER_WORKER = """// Switched off by the server (RACESENSE_SERVICE_WORKER=off): remove every
+// cache and this worker, then reload the pages it controlled from the network.
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
     for (const key of await caches.keys()) await caches.delete(key);
     await self.registration.unregister();
-    for (const client of await self.clients.matchAll({ type: "window" })) client.navigate(client.url);
+    const pages = await self.clients.matchAll({ type: "window" });
+    for (const page of pages) page.navigate(page.url);
   })());
 });
 """
@@ -74,7 +75,9 @@ def _encoded(path: Path, accept_encoding: str) -> tuple[Path, str | None]:
     return path, None
 
 
-def _file(request: Request, path: Path, cache: str, extra: dict[str, str] | None = None) -> Response:
+def _file(
+    request: Request, path: Path, cache: str, extra: dict[str, str] | None = None
+) -> Response:
     sent, encoding = _encoded(path, request.headers.get("accept-encoding", ""))
     headers = {"Cache-Control": cache, "Vary": "Accept-Encoding", **(extra or {})}
     if encoding:

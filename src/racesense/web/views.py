@@ -31,6 +31,7 @@ class SessionSummary(TypedDict):
     track: TrackName
     lap_count: int | None
     best_lap_s: float | None
+    theoretical_best_s: float | None
 
 
 def session_summary(row: Session) -> SessionSummary:
@@ -49,6 +50,7 @@ def session_summary(row: Session) -> SessionSummary:
         "track": {"name": row.track_name},
         "lap_count": row.lap_count,
         "best_lap_s": row.best_lap_s,
+        "theoretical_best_s": row.theoretical_best_s,
     }
 
 
