@@ -70,7 +70,7 @@ export class DistanceCharts {
     const x = data.x;
     const speedOpts = common(200, this.speedLabel);
     speedOpts.series = [{}, ...data.laps.map((l) => ({ label: l.label, stroke: l.colour, width: l.reference ? 2.5 : 1.75, spanGaps: false }))];
-    const deltaOpts = common(150, "Δt (s), below 0 = faster");
+    const deltaOpts = common(150, "Δt (s)");
     deltaOpts.series = [{}, ...data.laps.map((l) => ({ label: l.label, stroke: l.colour, width: l.reference ? 1 : 1.75, spanGaps: false }))];
     deltaOpts.scales.y = { range: (_u, min, max) => { const m = Math.max(0.2, Math.abs(min || 0), Math.abs(max || 0)); return [-m, m]; } };
     const speedPlot = new uPlot(speedOpts, [x, ...data.laps.map((l) => l.speed)], this.speedEl);

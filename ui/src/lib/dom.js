@@ -26,6 +26,13 @@ function append(el, children) {
   }
 }
 
+/** Replace el's children (null and false children are skipped, as in h()). */
+export function fill(el, ...children) {
+  clear(el);
+  append(el, children);
+  return el;
+}
+
 export function clear(el) {
   while (el.firstChild) el.firstChild.remove();
   return el;

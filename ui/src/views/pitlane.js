@@ -1,6 +1,6 @@
 // Pit Lane: the Sync button, uploads, and every session, newest first, kept live.
 import { ApiProblem, getCached, uploadFile } from "../lib/api.js";
-import { clear, h, problemPanel } from "../lib/dom.js";
+import { clear, fill, h, problemPanel } from "../lib/dom.js";
 import { ago, bytes, dateTime, lapTime } from "../lib/format.js";
 import { loadSettings, syncMissing } from "../lib/settings.js";
 
@@ -68,7 +68,7 @@ export function render(root, app) {
       draw();
     } catch (err) {
       if (err instanceof ApiProblem && err.kind === "unauthorized") return app.tokenRefused();
-      clear(list).append(
+      fill(list, 
         problemPanel(
           "Sessions could not be loaded",
           err instanceof ApiProblem ? err.message : "Something went wrong. Reload the page.",

@@ -1,7 +1,7 @@
 // Session Details: the lap table first, then the reference lap's traces (map, speed,
 // delta-T, G-G), other laps loaded when they are picked. One cursor for all.
 import { ApiProblem, getCached, request, sendJson } from "../lib/api.js";
-import { clear, h, problemPanel } from "../lib/dom.js";
+import { clear, fill, h, problemPanel } from "../lib/dom.js";
 import { ago, bytes, dateTime, distanceValue, lapTime, speedValue, trackSource, UNITS } from "../lib/format.js";
 import { LapSelection, resample } from "../lib/laps.js";
 import { loadSettings } from "../lib/settings.js";
@@ -24,6 +24,7 @@ export async function render(root, app, sessionId) {
   const deltaEl = h("div.chart", { "aria-label": "Time difference to the reference lap against distance" });
   const ggCanvas = h("canvas", { role: "img", "aria-label": "G-G diagram of the compared laps", style: { width: "100%", aspectRatio: "1 / 1", maxWidth: "420px" } });
   const linesPanel = h("div");
+  const legend = h("div.legend", { "aria-label": "Compared laps" });
   const zoomBar = h(
     "div.actions",
     {},
@@ -46,7 +47,9 @@ export async function render(root, app, sessionId) {
       "section.panel",
       { "aria-labelledby": "charts-title" },
       h("h2", { id: "charts-title" }, "Speed and time difference"),
+      legend,
       speedEl,
+      h("p.muted", {}, "Time against the reference lap: below 0 means faster, everywhere."),
       deltaEl,
       zoomBar,
     ),
@@ -70,7 +73,7 @@ export async function render(root, app, sessionId) {
       result = await getCached(`/api/sessions/${encodeURIComponent(sessionId)}`);
     } catch (err) {
       if (err instanceof ApiProblem && err.kind === "unauthorized") return app.tokenRefused();
-      clear(head).append(
+      fill(head, 
         err instanceof ApiProblem && err.kind === "not_found"
           ? problemPanel("This session is not here", "It may have been deleted. Your other sessions are on the Pit Lane.", h("a.button", { href: "/", "data-link": true }, "Go to the Pit Lane"))
           : problemPanel("The session could not be loaded", err.message, h("button", { type: "button", onclick: load }, "Try again")),
@@ -96,7 +99,7 @@ export async function render(root, app, sessionId) {
   function drawHead(result) {
     const s = doc.session || {};
     const failed = doc.status === "failed";
-    clear(head).append(
+    fill(head, 
       h("p", {}, h("a", { href: "/", "data-link": true }, "← Pit Lane")),
       h("h1", {}, doc.track?.name || s.track?.name || "Unknown circuit"),
       h("p.muted", {}, `${dateTime(doc.started_at || s.started_at || s.uploaded_at)} · ${doc.device_id || s.device_id || "no device"}`),
@@ -119,7 +122,7 @@ export async function render(root, app, sessionId) {
   }
 
   function drawTable() {
-    clear(tablePanel).append(
+    fill(tablePanel, 
       h(
         "div.row.spread",
         {},
@@ -204,6 +207,17 @@ export async function render(root, app, sessionId) {
       };
     });
     const x = Array.from(grid, (d) => distanceValue(d, settings.distanceUnit));
+    fill(
+      legend,
+      laps.map((lap) =>
+        h(
+          "span",
+          {},
+          h("span.swatch", { style: { background: lap.colour }, "aria-hidden": "true" }),
+          `${lap.label}${lap.reference ? " (reference)" : ""}`,
+        ),
+      ),
+    );
     map.setLaps(laps);
     map.setLines({ startFinish: doc.track?.start_finish, sectors: doc.track?.sectors || [] });
     if (!charts) {
@@ -247,7 +261,7 @@ export async function render(root, app, sessionId) {
     }
     const name = h("input", { id: "track-name", value: doc.track?.source === "list" ? doc.track.name : doc.track?.name && doc.track.name !== "Unknown circuit" ? doc.track.name : "", placeholder: "e.g. Racesense Park", autocomplete: "off" });
     const status = h("p", { role: "status", "aria-live": "polite" });
-    clear(linesPanel).append(
+    fill(linesPanel, 
       h("p", {}, placing.length ? `Start/finish placed${placing.length > 1 ? `, ${placing.length - 1} sector lines` : ""}.` : "Nothing placed yet."),
       h("div.field", {}, h("label", { for: "track-name" }, "Track name"), name),
       h(
@@ -294,7 +308,7 @@ export async function render(root, app, sessionId) {
   function drawFacts() {
     const s = doc.session || {};
     const fact = (term, value) => [h("dt", {}, term), h("dd", {}, value ?? "–")];
-    clear(factsPanel).append(
+    fill(factsPanel, 
       h("h2", { id: "facts-title" }, "Session"),
       h(
         "dl.facts-list",

@@ -1,6 +1,6 @@
 // Tracks: the list the analysis matches sessions against, import, delete.
 import { ApiProblem, getCached, request } from "../lib/api.js";
-import { clear, h, problemPanel } from "../lib/dom.js";
+import { clear, fill, h, problemPanel } from "../lib/dom.js";
 import { ago } from "../lib/format.js";
 
 const fmt = (p) => `${p[0].toFixed(5)}, ${p[1].toFixed(5)}`;
@@ -41,7 +41,7 @@ export function render(root, app) {
       draw(result.data.tracks, result.stale ? result : null);
     } catch (err) {
       if (err instanceof ApiProblem && err.kind === "unauthorized") return app.tokenRefused();
-      clear(list).append(problemPanel("Tracks could not be loaded", err.message, h("button", { type: "button", onclick: refresh }, "Try again")));
+      fill(list, problemPanel("Tracks could not be loaded", err.message, h("button", { type: "button", onclick: refresh }, "Try again")));
     }
   }
 
