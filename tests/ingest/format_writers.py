@@ -15,16 +15,20 @@ from functools import cache
 import numpy as np
 
 from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Telemetry
-from racesense.synth import demo_circuit, make_session, to_rscore_csv
+from racesense.synth import SyntheticSession, demo_circuit, make_session, to_rscore_csv
 
 KNOT_MPS = 1852.0 / 3600.0
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @cache
-def session() -> Telemetry:
+def synthetic() -> SyntheticSession:
     """Two timed laps of Racesense Park at 5 Hz, with the default GNSS noise."""
-    return make_session(demo_circuit(), rate_hz=5.0, laps=2, seed=3).telemetry
+    return make_session(demo_circuit(), rate_hz=5.0, laps=2, seed=3)
+
+
+def session() -> Telemetry:
+    return synthetic().telemetry
 
 
 def _unix_s(tel: Telemetry) -> np.ndarray:
@@ -156,15 +160,29 @@ def _hhmmss(unix_s: np.ndarray) -> list[str]:
     return out
 
 
-def vbo(tel: Telemetry) -> bytes:
+VBO_COLUMNS = "sats time lat long velocity heading height Longacc Latacc"
+
+
+def vbo_laptiming(line: tuple[tuple[float, float], tuple[float, float]]) -> str:
+    """A [laptiming] Start line as Racelogic writes it: minutes, longitude first, west
+    positive."""
+    (lat1, lon1), (lat2, lon2) = line
+    cells = [-lon1 * 60.0, lat1 * 60.0, -lon2 * 60.0, lat2 * 60.0]
+    return "Start " + " ".join(f"{v:+013.6f}" for v in cells) + " \u00ac Start / Finish"
+
+
+def vbo(tel: Telemetry, *, columns: str = VBO_COLUMNS, laptiming: str | None = None) -> bytes:
+    """A VBO file; `columns` is its [column names] line (another writer's spelling of
+    the same nine columns), `laptiming` a [laptiming] line."""
     g = STANDARD_GRAVITY_MPS2
     assert tel.started_at is not None
+    timing = f"[laptiming]\n{laptiming}\n\n" if laptiming else ""
     head = (
         f"File created on {tel.started_at:%d/%m/%Y} @ {tel.started_at:%H:%M:%S}\n\n"
         "[header]\nsatellites\ntime\nlatitude\nlongitude\nvelocity kmh\nheading\nheight\n"
         "long accel g\nlat accel g\n\n"
         "[comments]\nSerial Number : 000042\n\n"
-        "[column names]\nsats time lat long velocity heading height Longacc Latacc\n\n"
+        f"{timing}[column names]\n{columns}\n\n"
         "[data]\n"
     ).encode()
     lines = [
@@ -248,7 +266,8 @@ WRITERS: dict[str, Callable[[Telemetry], bytes]] = {
     "racechrono-csv-3": racechrono,
     "aim-csv": aim,
     "racecapture-log": racecapture,
-    "vbox-vbo": vbo,
+    # With the logger's start/finish line, as Racelogic's loggers write it.
+    "vbox-vbo": lambda tel: vbo(tel, laptiming=vbo_laptiming(synthetic().start_finish_line_deg)),
     "gpx": gpx,
     "nmea-0183": nmea,
 }

@@ -104,3 +104,17 @@ def test_capture_starting_inside_a_sentence() -> None:
     data = b"5204.15926,N,00101.33176,W,1,12,0.8,153.2,M,47.1,M,,*57\r\n" + SESSION
     assert nmea.sniff(data)
     assert len(nmea.parse(data)) == 20
+
+
+def test_a_damaged_time_of_day_starts_no_new_day() -> None:
+    # A time of 00:00:00 in the middle of a noon session (right checksum: damaged before
+    # the receiver summed it) is no midnight: the session stays on its day.
+    times = [f"1200{10 + 0.1 * k:05.2f}" for k in range(20)]
+    times[6] = "000000.00"
+    data = b"".join(
+        sentence(f"GPRMC,{hms},A,5204.15926,N,00101.33176,W,40.0,270.0,040524,,,A") for hms in times
+    )
+    tel = nmea.parse(data)
+    assert len(tel) == 19
+    np.testing.assert_allclose(tel.t_s, np.delete(np.arange(20) * 0.1, 6), atol=1e-6)
+    assert tel.started_at == dt.datetime(2024, 5, 4, 12, 0, 10, tzinfo=dt.UTC)

@@ -235,18 +235,59 @@ def hhmmss_to_s(hhmmss: FloatArray) -> FloatArray:
     return np.where(ok, hours * 3600.0 + minutes * 60.0 + seconds, np.nan)
 
 
+def median_ignoring_nan(windows: FloatArray) -> FloatArray:
+    """Median of each row of `windows`, NaN cells left out (NaN for a row of NaN); as
+    np.nanmedian, without its warning for a row of NaN."""
+    ordered = np.sort(windows, axis=1)  # NaN sorts last
+    count = np.sum(np.isfinite(windows), axis=1)
+    rows = np.arange(windows.shape[0])
+    low, high = np.maximum((count - 1) // 2, 0), np.maximum(count // 2, 0)
+    # Halves first: two damaged numbers near the float limit must not overflow.
+    median: FloatArray = ordered[rows, low] / 2.0 + ordered[rows, high] / 2.0
+    return np.where(count > 0, median, np.nan)
+
+
+def centred_median(values: FloatArray, window: int) -> FloatArray:
+    """The median of the `window` values around each (fewer at the ends), NaN left out."""
+    half = window // 2
+    padded = np.concatenate([np.full(half, np.nan), values, np.full(half, np.nan)])
+    return median_ignoring_nan(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1))
+
+
+_HALF_DAY_S = 43200.0
+# A midnight is confirmed by this many times of day after it, against as many before.
+_MIDNIGHT_ROWS = 5
+# A time of day this far from the median of the 11 around it is a damaged number: far
+# more than any jitter, while a pause in logging is a step that its own side agrees with.
+_STRAY_S = 3600.0
+
+
 def unwrap_midnight(time_of_day_s: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Times of day in file order carried over midnight, and each row's day number.
 
-    A step back of more than 12 hours is a new day; smaller steps back are jitter or
-    reordering and stay on the same day.
+    A step back of more than 12 hours is a new day if the times after it stay there
+    (the median of the next five is more than 12 hours before that of the five before
+    it): one damaged time of day starts no new day. Smaller steps back are jitter or
+    reordering and stay on the same day. A time more than an hour from the median of
+    the 11 around it is a damaged number, and becomes missing (NaN).
     """
+    carried = np.full(time_of_day_s.shape, np.nan)
     days = np.full(time_of_day_s.shape, np.nan)
     valid = np.flatnonzero(np.isfinite(time_of_day_s))
-    if valid.size:
-        wraps = np.diff(time_of_day_s[valid]) < -43200.0
-        days[valid] = np.concatenate([[0.0], np.cumsum(wraps)])
-    return time_of_day_s + 86400.0 * days, days
+    if valid.size == 0:
+        return carried, days
+    v = time_of_day_s[valid]
+    wraps = np.zeros(v.size, dtype=bool)
+    for k in (np.flatnonzero(np.diff(v) < -_HALF_DAY_S) + 1).tolist():
+        before = float(np.median(v[max(0, k - _MIDNIGHT_ROWS) : k]))
+        after = float(np.median(v[k : k + _MIDNIGHT_ROWS]))
+        wraps[k] = after < before - _HALF_DAY_S
+    day = np.cumsum(wraps).astype(np.float64)
+    on_day = v + 86400.0 * day
+    stray = np.abs(on_day - centred_median(on_day, 11)) > _STRAY_S
+    carried[valid] = np.where(stray, np.nan, on_day)
+    days[valid] = np.where(stray, np.nan, day)
+    return carried, days
 
 
 def time_bounds_s(origin: dt.datetime | None) -> tuple[float, float]:

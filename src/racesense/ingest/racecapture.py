@@ -223,17 +223,6 @@ _SAE_AXES: dict[str, tuple[str, float]] = {
 }
 
 
-def _median_ignoring_nan(windows: FloatArray) -> FloatArray:
-    """Median of each row of `windows`, NaN cells left out (NaN for a row of NaN)."""
-    ordered = np.sort(windows, axis=1)  # NaN sorts last
-    count = np.sum(np.isfinite(windows), axis=1)
-    rows = np.arange(windows.shape[0])
-    low, high = np.maximum((count - 1) // 2, 0), np.maximum(count // 2, 0)
-    # Halves first: two damaged numbers near the float limit must not overflow.
-    median: FloatArray = ordered[rows, low] / 2.0 + ordered[rows, high] / 2.0
-    return np.where(count > 0, median, np.nan)
-
-
 def _consistent(interval: FloatArray, gnss: FloatArray) -> BoolArray:
     """Which (Interval, GNSS time) pairs agree with their neighbours' clock offset.
 
@@ -250,9 +239,9 @@ def _consistent(interval: FloatArray, gnss: FloatArray) -> BoolArray:
             return np.ones(n, dtype=bool)
         half = _OFFSET_WINDOW // 2
         padded = np.concatenate([np.full(half, np.nan), offset, np.full(half, np.nan)])
+        centred = _common.centred_median(offset, _OFFSET_WINDOW)
         view = np.lib.stride_tricks.sliding_window_view
-        centred = _median_ignoring_nan(view(padded, 2 * half + 1))
-        sides = _median_ignoring_nan(view(padded, half))
+        sides = _common.median_ignoring_nan(view(padded, half))
         before, after = sides[:n], sides[half + 1 : half + 1 + n]
         agrees = np.zeros(n, dtype=bool)
         for median in (centred, before, after):

@@ -39,7 +39,13 @@ import re
 
 import numpy as np
 
-from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Channel, FloatArray, Telemetry
+from racesense.analysis.telemetry import (
+    STANDARD_GRAVITY_MPS2,
+    Channel,
+    FloatArray,
+    StartFinishHint,
+    Telemetry,
+)
 from racesense.ingest import _common
 from racesense.ingest.errors import MalformedFileError
 
@@ -52,30 +58,47 @@ _CREATED = re.compile(
     r"(?:\s*(?:@|at)?\s*(\d{1,2}):(\d{2})(?::(\d{2}))?)?",
     re.IGNORECASE,
 )
-# Columns with a meaning of their own; any other is an extra channel.
-_STANDARD = {
-    "sats",
-    "time",
-    "lat",
-    "long",
-    "velocity",
-    "heading",
-    "height",
-    "vert-vel",
-    "vertvel",
-    "longacc",
-    "latacc",
-    "date",
-    "event1",
-    "event2",
-    "avifileindex",
-    "avisynctime",
-    "solution_type",
+# Each channel's names in [column names], best first, compared as `_common.column_key`
+# (lower case, punctuation dropped: "vert-vel" is "vertvel", "Lat" is "lat"). Racelogic's
+# own loggers write the first; RaceBox, VBOX HD2 and Video VBOX, converters and other
+# apps' exports write the others ("lng", "latitude", "speed", "altitude", ...).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "sats": ("sats", "satellites", "sat", "numsats", "gpssats", "nsat"),
+    "time": ("time", "utctime", "utc", "gpstime"),
+    "lat": ("lat", "latitude", "gpslat", "gpslatitude"),
+    "long": ("long", "lon", "lng", "longitude", "gpslong", "gpslon", "gpslng", "gpslongitude"),
+    "velocity": ("velocity", "speed", "vel", "gpsspeed", "gpsvelocity"),
+    "heading": ("heading", "course", "hdg", "gpsheading", "bearing"),
+    "height": ("height", "altitude", "alt", "elevation", "gpsheight", "gpsaltitude"),
+    "vertvel": ("vertvel", "verticalvelocity", "vvel"),
+    "longacc": ("longacc", "longaccel", "longitudinalacc", "longitudinalacceleration"),
+    "latacc": ("latacc", "lataccel", "lateralacc", "lateralacceleration"),
+    "date": ("date", "utcdate"),
 }
-_CONSUMED = {"sats", "time", "lat", "long", "velocity", "heading", "height"}
-_CONSUMED |= {"longacc", "latacc", "date"}
-_DISCRETE = {"avifileindex", "solution_type", "event1", "event2"}
+# A speed column may carry its unit in its name ("velocitykmh", "speed_mph").
+_SPEED_SUFFIXES = {
+    "kmh": "km/h",
+    "kph": "km/h",
+    "mph": "mph",
+    "knots": "kn",
+    "knot": "kn",
+    "kts": "kn",
+    "kn": "kn",
+    "ms": "m/s",
+    "mps": "m/s",
+}
+# Standard channels besides those above: no entry in [channel units].
+_OTHER_STANDARD = {"event1", "event2", "avifileindex", "avisynctime", "solutiontype"}
+# Read into the core channels, not kept as extra channels.
+_CONSUMED = {"sats", "time", "lat", "long", "velocity", "heading", "height", "longacc"}
+_CONSUMED |= {"latacc", "date"}
+_DISCRETE = {"avifileindex", "solutiontype", "event1", "event2"}
 _SPEED_UNITS = {"kmh": "km/h", "km/h": "km/h", "knots": "kn", "knot": "kn", "mph": "mph"}
+# Words some writers put in [column names] after a name ("velocity kmh"), splitting one
+# column's name in two. Joined back only when the names outnumber the data's columns.
+_UNIT_WORDS = {"kmh", "km/h", "kph", "mph", "knots", "kn", "m/s", "ms", "g", "deg", "m", "ft"}
+# [laptiming] coordinates: minutes, positive north and WEST, as the data's.
+_LAPTIMING_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d*)?$")
 
 
 def sniff(head: bytes) -> bool:
@@ -113,6 +136,31 @@ def _unit_from_header(header: list[str], prefix: str, default: str) -> str:
     return default
 
 
+def _column_names(listed: list[str], n_columns: int) -> list[str]:
+    """The names in [column names], one per data column where the data says how many:
+    a unit word after a name ("velocity kmh") is joined to it."""
+    names = " ".join(listed).replace(",", " ").split()
+    k = len(names) - 1
+    while len(names) > n_columns > 0 and k > 0:
+        if names[k].lower() in _UNIT_WORDS:
+            names[k - 1 : k + 1] = [f"{names[k - 1]} {names[k]}"]
+        k -= 1
+    return names
+
+
+def _speed_column(keys: list[str]) -> tuple[int, str] | None:
+    """The speed column, and the unit its name carries ("" if none)."""
+    i = _common.find_column(keys, _ALIASES["velocity"])
+    if i is not None:
+        return i, ""
+    for i, key in enumerate(keys):
+        for base in _ALIASES["velocity"]:
+            suffix = key[len(base) :] if key.startswith(base) else None
+            if suffix in _SPEED_SUFFIXES:
+                return i, _SPEED_SUFFIXES[suffix]
+    return None
+
+
 def _created(first_line: str) -> tuple[dt.date, float | None] | None:
     found = _CREATED.search(first_line)
     if found is None:
@@ -127,10 +175,9 @@ def _created(first_line: str) -> tuple[dt.date, float | None] | None:
 
 
 def _origin(
-    columns: dict[str, FloatArray], first_line: str, t: FloatArray, days: FloatArray
+    date_column: FloatArray | None, first_line: str, t: FloatArray, days: FloatArray
 ) -> dt.datetime | None:
     """Midnight UTC of day 0 of the session."""
-    date_column = columns.get("date")
     if date_column is not None:
         for i in np.flatnonzero(np.isfinite(date_column) & np.isfinite(days))[:1]:
             ddmmyy = int(date_column[i])
@@ -174,6 +221,47 @@ def _metadata(sections: dict[str, list[str]], first_line: str) -> tuple[dict[str
     return meta, device_id
 
 
+def _laptiming_readings(laptiming: list[str]) -> list[StartFinishHint]:
+    """The first `Start` line of [laptiming], read both ways its writers order it.
+
+    Its four numbers are minutes, north and west positive. Racelogic writes them
+    longitude first (`Start +5773.465840 +1832.282700 ...` can only be: 5773 minutes
+    of latitude would be 96 degrees); some other writers latitude first.
+    """
+    for line in laptiming:
+        words = line.split()
+        if len(words) < 5 or words[0].lower() != "start":
+            continue
+        if not all(_LAPTIMING_NUMBER.match(word) for word in words[1:5]):
+            continue
+        a, b, c, d = (float(word) / 60.0 for word in words[1:5])
+        readings: list[StartFinishHint] = []
+        for p1, p2 in (((b, -a), (d, -c)), ((a, -b), (c, -d))):
+            try:
+                readings.append(StartFinishHint(p1, p2, what="The VBO file's [laptiming] line"))
+            except ValueError:  # out of range this way round
+                continue
+        return readings
+    return []
+
+
+def _hint(laptiming: list[str], lat: FloatArray, lon: FloatArray) -> StartFinishHint | None:
+    """The [laptiming] start line as a hint for the start/finish: of its readings, the
+    one whose middle lies nearer the session's fixes. The analysis checks it against
+    the path, so a wrong reading is ignored, never used."""
+    readings = _laptiming_readings(laptiming)
+    fix = np.isfinite(lat) & np.isfinite(lon)
+    if len(readings) < 2 or not fix.any():
+        return readings[0] if readings else None
+    centre_lat, centre_lon = float(np.median(lat[fix])), float(np.median(lon[fix]))
+    scale = float(np.cos(np.radians(centre_lat)))
+    misses = [
+        np.hypot(h.midpoint()[0] - centre_lat, (h.midpoint()[1] - centre_lon) * scale)
+        for h in readings
+    ]
+    return readings[int(np.argmin(misses))]
+
+
 def parse(data: bytes) -> Telemetry:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -183,60 +271,90 @@ def parse(data: bytes) -> Telemetry:
     head_text = data[: marker.start()].decode("utf-8", "replace")
     sections = _sections(head_text)
     first_line = next((line.strip() for line in head_text.splitlines() if line.strip()), "")
-    names = " ".join(sections.get("column names", [])).split()
-    if not names:
+    if not " ".join(sections.get("column names", [])).strip():
         raise MalformedFileError("The VBO file has no [column names] section.")
-    keys = [name.lower() for name in names]
-    if "time" not in keys:
-        raise MalformedFileError("The VBO file has no 'time' column.")
 
     body = data[marker.end() :]
     # Space-separated, but some tools pad with several spaces or tabs.
     body = re.sub(rb"[ \t]+", b" ", body.replace(b"\r", b""))
     body = re.sub(rb"(?m)^ | $", b"", body)
+    first_row = next((row for row in body.split(b"\n", 50)[:50] if row.strip()), b"")
+    names = _column_names(sections["column names"], len(first_row.split()))
+    keys = [_common.column_key(name) for name in names]
+    what = "The VBO file"
+    found = {channel: _common.find_column(keys, aliases) for channel, aliases in _ALIASES.items()}
+    speed = _speed_column(keys)
+    if found["time"] is None:
+        raise _common.missing_column(what, "time", names)
+    if found["lat"] is None or found["long"] is None:
+        raise _common.missing_column(what, "position (lat and long)", names)
+
     table = _common.read_float_columns(body, len(names), delimiter=" ", what="The VBO file's")
     if table[0].size == 0:
         raise MalformedFileError("The VBO file has an empty [data] section.")
-    columns = {key: table[i] for i, key in reversed(list(enumerate(keys)))}
-    nan = np.full(table[0].shape, np.nan)
 
-    t, days = _common.unwrap_midnight(_common.hhmmss_to_s(columns["time"]))
+    def column(channel: str) -> FloatArray | None:
+        i = found[channel]
+        return None if i is None else table[i]
+
+    time_column = column("time")
+    assert time_column is not None
+    t, days = _common.unwrap_midnight(_common.hhmmss_to_s(time_column))
     header = sections.get("header", [])
-    speed_unit = _unit_from_header(header, "velocity", "km/h")
-    vert_unit = _unit_from_header(header, "vertical", "km/h")
-    core: dict[str, FloatArray] = {}
-    if "velocity" in columns:
-        core["speed_mps"] = _common.si(columns["velocity"], speed_unit)[0]
-    if "heading" in columns:
-        core["heading_deg"] = columns["heading"]
-    if "height" in columns:
-        core["alt_m"] = columns["height"]
-    if "sats" in columns:
-        core["sats"] = _common.modulo(columns["sats"], 64.0)
-    if "longacc" in columns:
-        core["accel_lon_mps2"] = _common.scaled(columns["longacc"], STANDARD_GRAVITY_MPS2)
-    if "latacc" in columns:
-        core["accel_lat_mps2"] = _common.scaled(columns["latacc"], STANDARD_GRAVITY_MPS2)
 
-    # [channel units] lists one unit per non-standard channel, in order; blank lines
-    # may stand for "no unit", so the units are used only when the counts agree.
-    own = [i for i, key in enumerate(keys) if key not in _STANDARD]
+    # [channel units] lists one unit per non-standard channel, in order (blank lines
+    # may stand for "no unit"): used only when the counts agree. Some writers list one
+    # per column instead.
+    standard = {i for i in found.values() if i is not None}
+    standard |= {i for i, key in enumerate(keys) if key in _OTHER_STANDARD}
+    if speed is not None:
+        standard.add(speed[0])
+    own = [i for i in range(len(names)) if i not in standard]
     listed = sections.get("channel units", [])
-    units = {i: listed[k] for k, i in enumerate(own)} if len(listed) == len(own) else {}
-    for key in ("vert-vel", "vertvel"):
-        if key in keys:
-            units[keys.index(key)] = vert_unit
+    units: dict[int, str] = {}
+    if len(listed) == len(own):
+        units = {i: listed[k] for k, i in enumerate(own)}
+    elif len(listed) == len(names):
+        units = dict(enumerate(listed))
+
+    core: dict[str, FloatArray] = {}
+    if speed is not None:
+        i_speed, named_unit = speed
+        listed_unit = units.get(i_speed, "")
+        speed_unit = named_unit or (
+            listed_unit
+            if _common.si_as(table[i_speed], listed_unit, "m/s") is not None
+            else _unit_from_header(header, "velocity", "km/h")
+        )
+        core["speed_mps"] = _common.si(table[i_speed], speed_unit)[0]
+    for channel, core_name in (("heading", "heading_deg"), ("height", "alt_m")):
+        values = column(channel)
+        if values is not None:
+            core[core_name] = values
+    sats = column("sats")
+    if sats is not None:
+        core["sats"] = _common.modulo(sats, 64.0)
+    for channel, core_name in (("longacc", "accel_lon_mps2"), ("latacc", "accel_lat_mps2")):
+        values = column(channel)
+        if values is not None:
+            core[core_name] = _common.scaled(values, STANDARD_GRAVITY_MPS2)
+
+    i_vert = found["vertvel"]
+    if i_vert is not None:
+        units[i_vert] = _unit_from_header(header, "vertical", "km/h")
+    consumed = {found[channel] for channel in _CONSUMED} | {speed[0] if speed else None}
     channels: dict[str, Channel] = {}
     for i, (name, key) in enumerate(zip(names, keys, strict=True)):
-        if key in _CONSUMED or name in channels:
+        if i in consumed or name in channels:
             continue
         values, si_unit = _common.si(table[i], units.get(i, ""))
         kind = "discrete" if key in _DISCRETE else "continuous"
         channels[name] = Channel(values, unit=si_unit, kind=kind)
 
-    lat = columns.get("lat", nan) / 60.0
-    lon = -columns.get("long", nan) / 60.0  # VBOX longitude is west-positive
-    lat, lon = _common.position_or_nan(lat, lon)
+    lat_minutes, long_minutes = column("lat"), column("long")
+    assert lat_minutes is not None and long_minutes is not None
+    # Minutes, and VBOX longitude is west-positive.
+    lat, lon = _common.position_or_nan(lat_minutes / 60.0, -long_minutes / 60.0)
     metadata, device_id = _metadata(sections, first_line)
     return _common.build(
         FORMAT,
@@ -245,8 +363,9 @@ def parse(data: bytes) -> Telemetry:
         lon,
         core=core,
         channels=channels,
-        origin=_origin(columns, first_line, t, days),
+        origin=_origin(column("date"), first_line, t, days),
         metadata=metadata,
         device_id=device_id,
-        what="The VBO file",
+        what=what,
+        start_finish_hint=_hint(sections.get("laptiming", []), lat, lon),
     )
