@@ -96,10 +96,12 @@ export class DistanceCharts {
 
   /** Move the cursor to a sample index (from the map). */
   cursorTo(index) {
-    const p = this.plots[0];
-    if (!p || index < 0) return;
-    const left = p.valToPos(this.data.x[index], "x");
-    p.setCursor({ left, top: p.cursor.top ?? 10 });
+    if (!this.plots.length || index < 0) return;
+    // Set on each chart: uPlot's sync carries only cursor moves made by the pointer.
+    for (const p of this.plots) {
+      const top = p.cursor.top != null && p.cursor.top >= 0 ? p.cursor.top : 10;
+      p.setCursor({ left: p.valToPos(this.data.x[index], "x"), top });
+    }
   }
 
   zoom(factor) {

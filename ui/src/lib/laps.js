@@ -1,8 +1,10 @@
 // Shaping a session's laps for the lap table and the charts. Pure: tested under Node.
 
 export const MAX_COMPARED = 4;
-// One colour per compared lap, in selection order; the reference lap is drawn first.
+// One colour per compared lap, in selection order, per theme: bright on the dark
+// glass, deep on the sunlight theme's white (at least 3:1 against the panel either way).
 export const LAP_COLOURS = ["#38d6ff", "#ffc400", "#ff6bd5", "#3ddc84"];
+export const LAP_COLOURS_SUNLIGHT = ["#00599c", "#9a4a00", "#a3007e", "#0b6b2f"];
 
 /** Laps that count for the best and for best sectors: timed, complete, valid. */
 export function counts(lap) {
@@ -51,7 +53,8 @@ export function whyNot(lap) {
 /** A lap selection: the laps to compare (at most MAX_COMPARED, in the order chosen)
  * and the reference they are compared against. */
 export class LapSelection {
-  constructor(doc) {
+  constructor(doc, palette = LAP_COLOURS) {
+    this.palette = palette;
     const best = doc.best_lap_number ?? doc.reference_lap_number ?? null;
     this.reference = best;
     this.defaultReference = best;
@@ -81,7 +84,7 @@ export class LapSelection {
 
   colourOf(number) {
     const k = this.laps.indexOf(number);
-    return k === -1 ? null : LAP_COLOURS[k % LAP_COLOURS.length];
+    return k === -1 ? null : this.palette[k % this.palette.length];
   }
 }
 

@@ -3,7 +3,7 @@
 import { ApiProblem, getCached, request, sendJson } from "../lib/api.js";
 import { clear, fill, h, problemPanel } from "../lib/dom.js";
 import { ago, bytes, dateTime, distanceValue, lapTime, speedValue, trackSource, UNITS } from "../lib/format.js";
-import { LapSelection, resample } from "../lib/laps.js";
+import { LAP_COLOURS, LAP_COLOURS_SUNLIGHT, LapSelection, resample } from "../lib/laps.js";
 import { loadSettings } from "../lib/settings.js";
 import { lapTable } from "../components/laptable.js";
 import { TrackMap } from "../components/map.js";
@@ -20,11 +20,11 @@ export async function render(root, app, sessionId) {
   const tablePanel = h("section.panel", { "aria-labelledby": "laps-title" });
   const mapCanvas = h("canvas", { role: "img", "aria-label": "Track map of the compared laps, coloured by speed" });
   const mapHelp = h("p.muted", { role: "status", "aria-live": "polite" });
-  const speedEl = h("div.chart", { "aria-label": "Speed against distance" });
-  const deltaEl = h("div.chart", { "aria-label": "Time difference to the reference lap against distance" });
+  const speedEl = h("div.chart", { role: "img", "aria-label": "Speed against distance for the compared laps" });
+  const deltaEl = h("div.chart", { role: "img", "aria-label": "Time difference to the reference lap against distance" });
   const ggCanvas = h("canvas", { role: "img", "aria-label": "G-G diagram of the compared laps", style: { width: "100%", aspectRatio: "1 / 1", maxWidth: "420px" } });
   const linesPanel = h("div");
-  const legend = h("div.legend", { "aria-label": "Compared laps" });
+  const legend = h("div.legend", { role: "group", "aria-label": "Compared laps" });
   const zoomBar = h(
     "div.actions",
     {},
@@ -88,7 +88,7 @@ export async function render(root, app, sessionId) {
     drawFacts();
     const lapsChanged = !previous || JSON.stringify(previous.laps) !== JSON.stringify(doc.laps);
     if (lapsChanged) {
-      selection = new LapSelection(doc);
+      selection = new LapSelection(doc, settings.theme === "sunlight" ? LAP_COLOURS_SUNLIGHT : LAP_COLOURS);
       if (tracesModule) tracesModule.forgetTraces(sessionId);
     }
     drawTable();
