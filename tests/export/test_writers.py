@@ -266,6 +266,38 @@ def test_vbo_layout_and_signs() -> None:
     assert "Log Rate (Hz) : 25.00" in lines
 
 
+def test_vbo_laptiming_is_the_results_line() -> None:
+    """The results' start/finish as Racelogic writes a gate: longitude first, minutes,
+    west positive. Read back, it is the file's start/finish hint, and a lap alone is
+    timed from it without a track."""
+    analysis = analysed()
+    assert analysis.track is not None
+    line_deg = analysis.track.start_finish
+    export = prepare(
+        synthetic().telemetry,
+        title="park",
+        laps=bounds(analysis),
+        chosen=(2,),
+        start_finish=line_deg,
+    )
+    lines = FORMATS["vbo"].write(export).decode().split("\r\n")
+    gate = lines[lines.index("[laptiming]") + 1].split()
+    assert gate[0] == "Start" and gate[5:] == ["¬", "Start", "/", "Finish"]
+    (lat1, lon1), (lat2, lon2) = line_deg
+    want = [-lon1 * 60.0, lat1 * 60.0, -lon2 * 60.0, lat2 * 60.0]
+    assert [float(v) for v in gate[1:5]] == pytest.approx(want, abs=1e-6)
+    back = read_back("vbo", export)
+    assert back.start_finish_hint is not None
+    assert [back.start_finish_hint.p1, back.start_finish_hint.p2] == [
+        pytest.approx(end, abs=1e-7) for end in line_deg
+    ]
+    found = analyse(back)
+    assert found.track is not None and found.track.source == "file"
+    assert complete_times(found) == pytest.approx(
+        [analysis.laps[2].time_s], abs=LAP_TOLERANCE_S["vbo"]
+    )
+
+
 def test_vbo_time_of_day_wraps_at_midnight() -> None:
     tel = synthetic().telemetry
     late = Telemetry.build(

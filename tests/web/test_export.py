@@ -90,6 +90,13 @@ def test_export_uploaded_again_gives_the_same_laps(
     assert len(again["laps"]) == len(original["laps"])
     assert complete_times(again) == pytest.approx(complete_times(original), abs=TOLERANCE_S[name])
     assert again["best_lap_number"] == original["best_lap_number"]
+    if name == "vbo":  # the results' line goes with it, as the file's own gate
+        (lat1, lon1), (lat2, lon2) = original["track"]["start_finish"]
+        gate = f"Start {-lon1 * 60:+.6f} {lat1 * 60:+.6f} {-lon2 * 60:+.6f} {lat2 * 60:+.6f}"
+        assert f"[laptiming]\r\n{gate} ¬ Start / Finish\r\n".encode() in response.content
+        assert again["track"]["source"] == "file"
+        ends = [v for end in again["track"]["start_finish"] for v in end]
+        assert ends == pytest.approx([lat1, lon1, lat2, lon2])
 
 
 @pytest.mark.parametrize("name", sorted(MEDIA))

@@ -25,6 +25,7 @@ from racesense.analysis.errors import AnalysisError
 from racesense.analysis.telemetry import FloatArray, Telemetry
 
 IntArray = npt.NDArray[np.intp]
+LatLon = tuple[float, float]
 
 # Samples written on each side of a chosen lap: enough for a reader to see the line
 # crossed at both ends at any logging rate down to 1 Hz.
@@ -66,6 +67,8 @@ class Export:
     title: str  # the session's name, for the file's own header
     track_name: str | None = None
     laps: tuple[int, ...] | None = None  # the laps chosen; None: the whole session
+    # The results' start/finish line, (latitude, longitude) in degrees at each end.
+    start_finish: tuple[LatLon, LatLon] | None = None
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
@@ -142,6 +145,7 @@ def prepare(
     laps: Sequence[LapBounds] = (),
     chosen: Collection[int] | None = None,
     track_name: str | None = None,
+    start_finish: tuple[LatLon, LatLon] | None = None,
     margin_s: float = MARGIN_S,
 ) -> Export:
     """The rows to write: all of them, or those of the `chosen` laps with `margin_s`
@@ -182,4 +186,5 @@ def prepare(
         title=title,
         track_name=track_name,
         laps=None if chosen is None else tuple(sorted(set(chosen))),
+        start_finish=start_finish,
     )

@@ -21,6 +21,9 @@
     Serial Number : RS-Core-7F3A
     Log Rate (Hz) : 25.00
 
+    [laptiming]
+    Start +00060.852000 +3124.398000 +00060.851000 +3124.399000 ¬ Start / Finish
+
     [column names]
     sats time lat long velocity heading height Longacc Latacc
 
@@ -37,8 +40,11 @@ empty. Space-separated with CRLF line ends, as Racelogic's tools write them.
 A VBO row has no missing value: rows without a position are left out, a channel the
 session never has is left out (its column and header line), and gaps in the others are
 filled (continuous channels interpolated in time, the satellite count held). HDOP,
-vertical acceleration and yaw rate are not standard channels: not written. No
-`[laptiming]` gate is written (the results' line is the analysis's, not the logger's).
+vertical acceleration and yaw rate are not standard channels: not written.
+
+Where the results have a start/finish line, `[laptiming]` holds it as Racelogic writes
+a gate: `Start +long1 +lat1 +long2 +lat2 ¬ Start / Finish`, longitude first, both in
+minutes, west positive; Circuit Tools then times laps from the same line.
 
 Precision: time 10 ms (a time that is not a multiple of 10 ms moves by up to 5 ms),
 latitude/longitude 1e-6 minutes (2 mm), velocity 0.001 km/h, heading 0.01 degrees,
@@ -100,6 +106,16 @@ def _comments(export: Export) -> list[str]:
     return lines
 
 
+def _laptiming(export: Export) -> list[str]:
+    """The `[laptiming]` section and its blank line, or nothing without a line."""
+    if export.start_finish is None:
+        return []
+    (lat1, lon1), (lat2, lon2) = export.start_finish
+    minutes = (-lon1 * 60.0, lat1 * 60.0, -lon2 * 60.0, lat2 * 60.0)
+    gate = " ".join(f"{value:+.6f}" for value in minutes)
+    return ["[laptiming]", f"Start {gate} \N{NOT SIGN} Start / Finish", ""]
+
+
 def write(export: Export) -> bytes:
     # Rows with a position only: a VBO row is a fix.
     positioned = np.isfinite(export.column("lat_deg")) & np.isfinite(export.column("lon_deg"))
@@ -124,6 +140,7 @@ def write(export: Export) -> bytes:
         names.append(name)
         columns.append(Column(values * factor, decimals, flags))
     created = _text.first_time(export)
+    laptiming = _laptiming(export)
     head = [
         f"File created on {created:%d/%m/%Y} at {created:%H:%M:%S}",
         "",
@@ -135,6 +152,7 @@ def write(export: Export) -> bytes:
         "[comments]",
         *_comments(export),
         "",
+        *laptiming,
         "[column names]",
         " ".join(names),
         "",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -21,7 +22,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from racesense.export import FORMATS, LapBounds, NoLapsError, SelectionError, check_laps, prepare
+from racesense.export import (
+    FORMATS,
+    LapBounds,
+    LatLon,
+    NoLapsError,
+    SelectionError,
+    check_laps,
+    prepare,
+)
 from racesense.ingest import IngestError, read_telemetry
 from racesense.store.models import Session
 from racesense.store.tokens import TokenInfo
@@ -49,16 +58,28 @@ def lap_numbers(text: str) -> tuple[int, ...]:
     return tuple(sorted({int(part) for part in text.split(",")}))
 
 
-def session_laps(row: Session) -> tuple[LapBounds, ...]:
-    """The laps of the session's results document (none before it is analysed)."""
+@dataclass(frozen=True)
+class Results:
+    """What an export takes from the session's results document."""
+
+    laps: tuple[LapBounds, ...] = ()
+    start_finish: tuple[LatLon, LatLon] | None = None
+
+
+def session_results(row: Session) -> Results:
+    """The laps and start/finish line of the session's results document (none before
+    it is analysed)."""
     if not row.result:
-        return ()
-    laps: list[dict[str, Any]] = json.loads(row.result).get("laps", [])
-    return tuple(
+        return Results()
+    document: dict[str, Any] = json.loads(row.result)
+    laps = tuple(
         LapBounds(int(lap["number"]), float(lap["start_s"]), float(lap["end_s"]))
-        for lap in laps
+        for lap in document.get("laps", [])
         if lap.get("start_s") is not None and lap.get("end_s") is not None
     )
+    line = (document.get("track") or {}).get("start_finish")
+    start_finish = None if not line else ((line[0][0], line[0][1]), (line[1][0], line[1][1]))
+    return Results(laps, start_finish)
 
 
 def download_name(original: str, chosen: tuple[int, ...] | None, extension: str) -> str:
@@ -87,7 +108,7 @@ def _build(
     path: Path,
     title: str,
     track_name: str | None,
-    laps: tuple[LapBounds, ...],
+    results: Results,
     chosen: tuple[int, ...] | None,
     format_name: str,
 ) -> bytes:
@@ -102,7 +123,14 @@ def _build(
         raise ApiError(
             409, "not_exportable", f"The session's file cannot be read, so not exported: {exc}"
         ) from None
-    export = prepare(telemetry, title=title, laps=laps, chosen=chosen, track_name=track_name)
+    export = prepare(
+        telemetry,
+        title=title,
+        laps=results.laps,
+        chosen=chosen,
+        track_name=track_name,
+        start_finish=results.start_finish,
+    )
     return FORMATS[format_name].write(export)
 
 
@@ -148,10 +176,10 @@ async def export_session(
 ) -> Response:
     chosen = None if laps is None else lap_numbers(laps)
     row = await run_in_threadpool(session_or_404, request, session_id)
-    session_lap_list = session_laps(row)
+    results = session_results(row)
     if chosen is not None:
         try:
-            check_laps(session_lap_list, chosen)
+            check_laps(results.laps, chosen)
         except NoLapsError as exc:
             raise ApiError(409, exc.code, f"Session {session_id}: {exc}") from None
         except SelectionError as exc:
@@ -162,7 +190,7 @@ async def export_session(
         request.app.state.blobs.path_for(row.sha256),
         PurePosixPath(row.filename).stem or row.filename,
         row.track_name,
-        session_lap_list,
+        results,
         chosen,
         format_name,
         limiter=_limiter(request),
