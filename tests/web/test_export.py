@@ -10,15 +10,17 @@ other route shares, which tests/web run on PostgreSQL too.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
+from racesense.export import FORMATS
 from racesense.settings import Settings
 from racesense.synth import demo_circuit, make_session, to_rscore_csv
 from racesense.web.app import create_app
+from racesense.web.export import FormatName
 
 from .conftest import AUTH, make_settings, wait_for_status
 
@@ -115,6 +117,22 @@ def test_chosen_laps(client: TestClient, original: dict[str, Any], name: str) ->
         rows = one.content.decode().split("\r\n")[12:-1]
         assert {row.split(",")[2] for row in rows} == {"1", "2", "3"}
         assert len(rows) == pytest.approx((laps[2]["time_s"] + 4.0) * 25, abs=2)
+
+
+def test_compressed_for_a_client_that_takes_gzip(
+    client: TestClient, original: dict[str, Any]
+) -> None:
+    plain = export(client, original["id"], "format=gpx", **{"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    packed = export(client, original["id"], "format=gpx", **{"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert packed.content == plain.content  # (the client inflates it)
+    assert int(packed.headers["content-length"]) < len(plain.content) / 5
+
+
+def test_the_route_offers_every_writer() -> None:
+    assert set(get_args(FormatName)) == set(FORMATS)
 
 
 def test_ascii_names_have_no_filename_star(client: TestClient) -> None:

@@ -9,6 +9,7 @@ loop and a few large ones do not hold the server's memory many times over.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ router = APIRouter()
 Reader = Annotated[TokenInfo, Depends(require("read"))]
 FormatName = Literal["racechrono", "gpx", "vbo"]
 EXPORT_SLOTS = 2
+GZIP_LEVEL = 5
 MAX_LAP_LIST_CHARS = 2000
 # Lap numbers as the URL writes them: "3" or "3,5,7" (spaces allowed around commas).
 _LAP_LIST = re.compile(r"\s*[0-9]{1,9}\s*(?:,\s*[0-9]{1,9}\s*)*")
@@ -82,9 +84,14 @@ def session_results(row: Session) -> Results:
     return Results(laps, start_finish)
 
 
+def _stem(filename: str) -> str:
+    """The uploaded file's name without its extension: the export's title."""
+    return PurePosixPath(filename).stem.strip() or "session"
+
+
 def download_name(original: str, chosen: tuple[int, ...] | None, extension: str) -> str:
     """`park.csv` -> `park-session.gpx`, `park-lap-3.gpx`, `park-laps-3-5.gpx`."""
-    stem = PurePosixPath(original).stem.strip() or "session"
+    stem = _stem(original)
     if chosen is None:
         what = "session"
     elif len(chosen) == 1:
@@ -111,8 +118,10 @@ def _build(
     results: Results,
     chosen: tuple[int, ...] | None,
     format_name: str,
+    gzip_level: int | None,
 ) -> bytes:
-    """Read the raw file again and write it out (in a worker thread)."""
+    """Read the raw file again and write it out, gzip-compressed if `gzip_level` (in a
+    worker thread)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:  # deleted since it was looked up
@@ -131,7 +140,8 @@ def _build(
         track_name=track_name,
         start_finish=results.start_finish,
     )
-    return FORMATS[format_name].write(export)
+    body = FORMATS[format_name].write(export)
+    return body if gzip_level is None else gzip.compress(body, gzip_level)
 
 
 def _limiter(request: Request) -> anyio.CapacityLimiter:
@@ -176,28 +186,34 @@ async def export_session(
 ) -> Response:
     chosen = None if laps is None else lap_numbers(laps)
     row = await run_in_threadpool(session_or_404, request, session_id)
-    results = session_results(row)
+    results = await run_in_threadpool(session_results, row)
     if chosen is not None:
         try:
             check_laps(results.laps, chosen)
         except NoLapsError as exc:
-            raise ApiError(409, exc.code, f"Session {session_id}: {exc}") from None
+            raise ApiError(409, exc.code, str(exc)) from None
         except SelectionError as exc:
-            raise ApiError(404, exc.code, f"Session {session_id}: {exc}") from None
+            raise ApiError(404, exc.code, str(exc)) from None
     writer = FORMATS[format_name]
+    # Text files shrink five to ten times: worth it for an hour at 25 Hz (28 MB of GPX).
+    gzipped = "gzip" in request.headers.get("accept-encoding", "")
     body = await anyio.to_thread.run_sync(
         _build,
         request.app.state.blobs.path_for(row.sha256),
-        PurePosixPath(row.filename).stem or row.filename,
+        _stem(row.filename),
         row.track_name,
         results,
         chosen,
         format_name,
+        GZIP_LEVEL if gzipped else None,
         limiter=_limiter(request),
     )
-    name = download_name(row.filename, chosen, writer.extension)
-    return Response(
-        body,
-        media_type=writer.media_type,
-        headers={"Content-Disposition": content_disposition(name)},
-    )
+    headers = {
+        "Content-Disposition": content_disposition(
+            download_name(row.filename, chosen, writer.extension)
+        ),
+        "Vary": "Accept-Encoding",
+    }
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type=writer.media_type, headers=headers)
