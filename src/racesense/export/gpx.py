@@ -27,6 +27,7 @@ import racesense
 from racesense.export import _text
 from racesense.export._text import Column
 from racesense.export.selection import Export
+from racesense.isotime import iso_utc
 
 EXTENSION = "gpx"
 MEDIA_TYPE = "application/gpx+xml"
@@ -85,7 +86,7 @@ def write(export: Export) -> bytes:
             if body:
                 segments.append(f"<trkseg>\n{body}</trkseg>\n")
             start = k
-    when = _text.first_time(export).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    when = iso_utc(_text.first_time(export))
     description = f"<desc>{_text.xml_text(export.track_name)}</desc>" if export.track_name else ""
     document = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
