@@ -386,6 +386,8 @@ def test_rows_without_a_position_and_sparse_channels() -> None:
     accel[::2] = np.nan
     sats = tel.sats.copy()
     sats[4:40] = np.nan
+    heading = tel.heading_deg.copy()
+    heading[10:15] = [359.0, np.nan, np.nan, np.nan, 3.0]  # row 12 (positioned): none
     sparse = Telemetry.build(
         "racecapture-log",
         tel.t_s,
@@ -393,6 +395,7 @@ def test_rows_without_a_position_and_sparse_channels() -> None:
         lon,
         speed_mps=tel.speed_mps,
         sats=sats,
+        heading_deg=heading,
         accel_lon_mps2=accel,
         started_at=tel.started_at,
     )
@@ -414,3 +417,4 @@ def test_rows_without_a_position_and_sparse_channels() -> None:
         vbo.accel_lon_mps2[1 : 1 + want.shape[0]], want, atol=1e-4 * STANDARD_GRAVITY_MPS2
     )
     assert vbo.sats[5] == tel.sats[3]  # held from the last count
+    assert vbo.heading_deg[5:8].tolist() == [359.0, 1.0, 3.0]  # the short way round

@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from xml.sax.saxutils import escape
 
 import numpy as np
 import numpy.typing as npt
@@ -49,8 +50,7 @@ def one_line(text: str) -> str:
 
 def xml_text(text: str) -> str:
     """`text` as XML character data: markup escaped, characters XML cannot hold dropped."""
-    clean = _NOT_XML.sub("", text)
-    return clean.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escape(_NOT_XML.sub("", text))
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,9 @@ def table(columns: Sequence[Column | list[str]], sep: str, newline: str, missing
 def filled(export: Export, name: str) -> FloatArray | None:
     """Core channel `name` at the written rows, with no NaN, for formats that have no
     missing value (VBO): a continuous channel linearly interpolated in time between its
-    samples (a 25 Hz IMU on 10 Hz fixes), a discrete one held from its last sample (from
-    its first, before that). None when the session has no value of it at all."""
+    samples (a 25 Hz IMU on 10 Hz fixes; the heading the short way round), a discrete one
+    held from its last sample (from its first, before that). None when the session has
+    no value of it at all."""
     tel = export.telemetry
     values: FloatArray = getattr(tel, name)
     have = np.flatnonzero(np.isfinite(values))
@@ -113,6 +114,10 @@ def filled(export: Export, name: str) -> FloatArray | None:
     if np.isfinite(at_rows).all():
         return at_rows
     t = tel.t_s
+    if name == "heading_deg":  # an angle: from 359 to 1 through 0, not through 180
+        turned = np.unwrap(values[have], period=360.0)
+        heading: FloatArray = np.mod(np.interp(t[export.rows], t[have], turned), 360.0)
+        return heading
     if CORE_CHANNELS[name].kind == "continuous":
         result: FloatArray = np.interp(t[export.rows], t[have], values[have])
         return result
