@@ -200,17 +200,58 @@ def test_sync_token_is_upload_only_bound_and_expiring(client: TestClient) -> Non
     assert late.status_code == 401
 
 
-def test_delete_is_admin_only(client: TestClient) -> None:
+def test_a_user_may_delete_a_logger_may_not(client: TestClient) -> None:
     item = upload(client, b"x,y\n1,2\n")
     engine = client.app.state.engine  # type: ignore[attr-defined]
     user, _ = tokens.create(engine, "phone", "user")
-    user_auth = {"Authorization": f"Bearer {user}"}
-    assert client.get("/api/sessions", headers=user_auth).status_code == 200
-    refused = client.delete(f"/api/sessions/{item['session_id']}", headers=user_auth)
+    logger, _ = tokens.create(engine, "rs-core", "upload")
+    refused = client.delete(
+        f"/api/sessions/{item['session_id']}", headers={"Authorization": f"Bearer {logger}"}
+    )
     assert refused.status_code == 403
-    assert client.delete(f"/api/sessions/{item['session_id']}", headers=AUTH).status_code == 200
+    user_auth = {"Authorization": f"Bearer {user}"}
+    assert (
+        client.delete(f"/api/sessions/{item['session_id']}", headers=user_auth).status_code == 200
+    )
     assert client.get(f"/api/sessions/{item['session_id']}", headers=AUTH).status_code == 404
     assert client.get(f"/api/sessions/{item['session_id']}/raw", headers=AUTH).status_code == 404
+
+
+def test_excluding_a_lap_moves_the_best_and_counting_it_again_restores_it(
+    worker_client: TestClient, session_csv: bytes
+) -> None:
+    client = worker_client
+    item = upload(client, session_csv)
+    before = wait_for_status(client, item["session_id"])
+    best = before["best_lap_number"]
+    url = f"/api/sessions/{item['session_id']}/laps/{best}"
+    response = client.patch(url, json={"excluded": True}, headers=AUTH)
+    assert response.status_code == 202
+    after = wait_for_status(client, item["session_id"])
+    lap = next(entry for entry in after["laps"] if entry["number"] == best)
+    assert lap["excluded"] and not lap["valid"] and lap["invalid_reason"] == "excluded by hand"
+    others = [
+        e["time_s"] for e in after["laps"] if e["kind"] == "timed" and e["valid"] and e["complete"]
+    ]
+    assert after["best_lap_number"] != best and after["best_lap_s"] == min(others)
+    assert after["best_lap_s"] > before["best_lap_s"]
+    assert after["theoretical_best_s"] >= before["theoretical_best_s"]
+    listed = client.get("/api/sessions", headers=AUTH).json()["sessions"][0]
+    assert listed["best_lap_s"] == pytest.approx(after["best_lap_s"], abs=1e-3)
+    # Counted again: as before.
+    assert client.patch(url, json={"excluded": False}, headers=AUTH).status_code == 202
+    again = wait_for_status(client, item["session_id"])
+    assert again["best_lap_number"] == best and again["best_lap_s"] == before["best_lap_s"]
+    # Laps that do not exist or never count cannot be excluded.
+    missing = client.patch(
+        f"/api/sessions/{item['session_id']}/laps/999", json={"excluded": True}, headers=AUTH
+    )
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    out_lap = next(e["number"] for e in again["laps"] if not e["complete"])
+    refused = client.patch(
+        f"/api/sessions/{item['session_id']}/laps/{out_lap}", json={"excluded": True}, headers=AUTH
+    )
+    assert refused.status_code == 422 and refused.json()["error"] == "incomplete_lap"
 
 
 def test_filters_and_pagination(client: TestClient) -> None:

@@ -9,7 +9,8 @@ with delta-T. Pure: no I/O, no clocks, no globals.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -99,8 +100,26 @@ def _speed_extremes_mps(fixes: Fixes, spans: list[LapSpan]) -> list[tuple[float,
     return out
 
 
+# The reason given for a lap the user took out of the best and theoretical best.
+EXCLUDED_REASON = "excluded by hand"
+
+
+def _exclude(spans: list[LapSpan], excluded_laps: Collection[int]) -> list[LapSpan]:
+    """Complete laps the user excluded become invalid, so the best lap, the best
+    sectors and the theoretical best are taken without them."""
+    return [
+        replace(s, valid=False, invalid_reason=EXCLUDED_REASON)
+        if s.number in excluded_laps and s.complete
+        else s
+        for s in spans
+    ]
+
+
 def _lap_result(
-    span: LapSpan, sectors: tuple[float | None, ...], speed_extremes_mps: tuple[float, float]
+    span: LapSpan,
+    sectors: tuple[float | None, ...],
+    speed_extremes_mps: tuple[float, float],
+    excluded: bool,
 ) -> LapResult:
     fastest, slowest = speed_extremes_mps
     time_s = span.time_s
@@ -118,6 +137,7 @@ def _lap_result(
         min_speed_kmh=slowest * MPS_TO_KMH,
         avg_speed_kmh=span.distance_m / time_s * MPS_TO_KMH if time_s > 0 else math.nan,
         distance_m=span.distance_m,
+        excluded=excluded,
     )
 
 
@@ -148,9 +168,12 @@ def analyse(
     track: Track | None = None,
     tracks: Sequence[Track] = (),
     sector_count: int = DEFAULT_SECTORS,
+    excluded_laps: Collection[int] = (),
 ) -> SessionAnalysis:
     """Analyse a session. `track` forces a track ("user"); else the first of `tracks`
     whose start/finish the session passes within 50 m; else one found in the data.
+
+    `excluded_laps`: lap numbers the user excluded (invalid, "excluded by hand").
 
     Raises NoFixesError when there is nothing to analyse; a session that has fixes
     but no laps comes back with zero laps and a `reason`.
@@ -168,6 +191,8 @@ def analyse(
         return _no_laps(tel, fixes, None, str(exc))
 
     spans = build_laps(fixes, accept_crossings(fixes, crossings(fixes, sf)), t0)
+    excluded = {s.number for s in spans if s.number in excluded_laps and s.complete}
+    spans = _exclude(spans, excluded)
     complete = [s for s in spans if s.complete]
     timed = [s for s in complete if s.kind == "timed" and s.valid]
     reference = min(timed or complete, key=lambda s: s.time_s) if complete else None
@@ -179,7 +204,7 @@ def analyse(
         s.number: sector_times(s, gate_times, t0) if sector_gates else (s.time_s,) for s in complete
     }
     laps = tuple(
-        _lap_result(s, sectors_by_lap.get(s.number, ()), extremes)
+        _lap_result(s, sectors_by_lap.get(s.number, ()), extremes, s.number in excluded)
         for s, extremes in zip(spans, _speed_extremes_mps(fixes, spans), strict=True)
     )
 

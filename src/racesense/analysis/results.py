@@ -38,6 +38,7 @@ class LapResult:
     min_speed_kmh: float
     avg_speed_kmh: float
     distance_m: float
+    excluded: bool = False  # by the user: not valid, whatever its time
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class LapDocument(TypedDict):
     min_speed_kmh: float | None
     avg_speed_kmh: float | None
     distance_m: float | None
+    excluded: bool
 
 
 class TrackDocument(TypedDict):
@@ -168,6 +170,7 @@ def lap_document(lap: LapResult) -> LapDocument:
         "min_speed_kmh": _num(lap.min_speed_kmh, 1),
         "avg_speed_kmh": _num(lap.avg_speed_kmh, 1),
         "distance_m": _num(lap.distance_m, 1),
+        "excluded": lap.excluded,
     }
 
 

@@ -20,14 +20,19 @@ from racesense.store.results import Analysed, Rejected, SessionSummary
 
 
 def run_analysis(
-    raw_path: str, tracks: list[Track], track: Track | None = None
+    raw_path: str,
+    tracks: list[Track],
+    track: Track | None = None,
+    excluded_laps: tuple[int, ...] = (),
 ) -> Analysed | Rejected:
     """Analyse the raw file. A file the importers or the analysis reject is `Rejected`
     with the reason, not an exception: it would fail the same way every time. Anything
     else (a bug) propagates, and the caller records a crash."""
     data = Path(raw_path).read_bytes()
     try:
-        analysis = analyse(read_telemetry(data), track=track, tracks=tracks)
+        analysis = analyse(
+            read_telemetry(data), track=track, tracks=tracks, excluded_laps=excluded_laps
+        )
         return Analysed(
             summary=summarise(analysis),
             document=json.dumps(to_document(analysis), separators=(",", ":")).encode(),

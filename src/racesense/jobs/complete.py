@@ -22,7 +22,10 @@ log = logging.getLogger("racesense.jobs")
 PERSIST_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 # How the analysis is run: in this process, or handed to a worker process.
-Runner = Callable[[str, list[Track], Track | None], results.Analysed | results.Rejected]
+# (raw file, listed tracks, forced track, laps the user excluded) -> outcome
+Runner = Callable[
+    [str, list[Track], Track | None, tuple[int, ...]], results.Analysed | results.Rejected
+]
 
 
 def complete(
@@ -36,7 +39,8 @@ def complete(
     outcome: results.Outcome
     try:
         forced = tracks.forced_track(row.track_override)
-        outcome = run(str(blobs.path_for(row.sha256)), tracks.all_tracks(engine), forced)
+        excluded = sessions.excluded_laps(row)
+        outcome = run(str(blobs.path_for(row.sha256)), tracks.all_tracks(engine), forced, excluded)
     except CancelledError:
         raise  # the server is stopping: the job is requeued at its next start
     except Exception as exc:  # a bug, a dead worker: recorded, retried a few times

@@ -197,13 +197,17 @@ class Dispatcher:
             )
 
     def _in_worker(
-        self, raw_path: str, listed: list[Track], forced: Track | None
+        self,
+        raw_path: str,
+        listed: list[Track],
+        forced: Track | None,
+        excluded: tuple[int, ...],
     ) -> results.Analysed | results.Rejected:
         """Run the analysis in a worker process (called from a thread, which waits)."""
         pool = self._pool
         assert pool is not None
         try:
-            return pool.submit(run_analysis, raw_path, listed, forced).result()
+            return pool.submit(run_analysis, raw_path, listed, forced, excluded).result()
         except BrokenProcessPool:
             with self._pool_lock:  # a worker died: the next job gets a fresh pool
                 if self._pool is pool and not self._stopping:

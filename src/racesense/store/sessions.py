@@ -4,6 +4,7 @@ reading them. Analysis results are stored by `store.results.persist`."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import secrets
 import time
@@ -17,7 +18,7 @@ from racesense.analysis.geo import EARTH_RADIUS_M, haversine_m
 from racesense.analysis.track import Track
 from racesense.store.blobs import BlobStore
 from racesense.store.db import reading, writing
-from racesense.store.jobs import enqueue
+from racesense.store.jobs import enqueue, has_queued
 from racesense.store.models import Session, SessionStatus, SyncFile, Trace
 
 
@@ -120,7 +121,7 @@ def count_by_track(engine: Engine) -> dict[str, int]:
             .where(Session.track_name.is_not(None))
             .group_by(Session.track_name)
         ).all()
-    return {name: count for name, count in rows}
+    return {str(name): int(count) for name, count in rows}
 
 
 def by_sync(engine: Engine, sync_id: str) -> list[Session]:
@@ -179,6 +180,27 @@ def get_trace(engine: Engine, session_id: str, lap: int) -> bytes | None:
     with reading(engine) as db:
         row = db.get(Trace, (session_id, lap))
         return None if row is None else row.data
+
+
+def excluded_laps(row: Session) -> tuple[int, ...]:
+    """The lap numbers the user excluded from this session, in order."""
+    return tuple(json.loads(row.excluded_laps)) if row.excluded_laps else ()
+
+
+def set_lap_excluded(engine: Engine, session_id: str, lap: int, excluded: bool) -> bool:
+    """Exclude a lap (or count it again) and queue the session's analysis, in one
+    transaction; False when the session does not exist."""
+    with writing(engine) as db:
+        row = db.get(Session, session_id)
+        if row is None:
+            return False
+        laps = set(excluded_laps(row))
+        laps = laps | {lap} if excluded else laps - {lap}
+        row.excluded_laps = json.dumps(sorted(laps)) if laps else None
+        if not has_queued(db, row.id):  # a run already waiting will read the new list
+            enqueue(db, row.id)
+        row.status = "queued"
+    return True
 
 
 def set_override(engine: Engine, session_id: str, track_json: str | None) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from racesense.analysis.trace_format import MEDIA_TYPE, trace_json
@@ -155,10 +156,45 @@ async def get_raw(request: Request, session_id: str, _token: Reader) -> FileResp
 async def delete_session(
     request: Request,
     session_id: str,
-    _token: Annotated[TokenInfo, Depends(require("admin"))],
+    _token: Annotated[TokenInfo, Depends(require("write"))],
 ) -> dict[str, Any]:
+    """Delete a session and its raw file (a user's token may: the UI's delete; a
+    logger's upload token may not)."""
     state = request.app.state
     if not await run_in_threadpool(sessions.delete_session, state.engine, state.blobs, session_id):
         raise ApiError(404, "not_found", f"There is no session {session_id}.")
     state.events.publish({"type": "session", "id": session_id, "status": "deleted"})
     return {"ok": True, "deleted": session_id}
+
+
+class LapChange(BaseModel):
+    excluded: bool
+
+
+@router.patch("/api/sessions/{session_id}/laps/{lap}", status_code=202)
+async def change_lap(
+    request: Request,
+    session_id: str,
+    lap: Annotated[int, Path(ge=0, le=MAX_INDEX)],
+    body: LapChange,
+    _token: Annotated[TokenInfo, Depends(require("write"))],
+) -> dict[str, Any]:
+    """Exclude a lap by hand (or count it again): kept with the session, an input of
+    every analysis, which runs again now; the best lap, best sectors and theoretical
+    best follow. Only complete laps can be excluded."""
+    state = request.app.state
+    row = await run_in_threadpool(session_or_404, request, session_id)
+    document = json.loads(row.result) if row.result else {"laps": []}
+    laps = {entry["number"]: entry for entry in document.get("laps", [])}
+    if lap not in laps:
+        raise ApiError(404, "not_found", f"Session {session_id} has no lap {lap}.")
+    if not laps[lap]["complete"]:
+        raise ApiError(
+            422,
+            "incomplete_lap",
+            f"Lap {lap} is not complete: it never counts, so it cannot be excluded.",
+        )
+    await run_in_threadpool(sessions.set_lap_excluded, state.engine, row.id, lap, body.excluded)
+    state.events.publish({"type": "session", "id": row.id, "status": "queued"})
+    state.dispatcher.notify()
+    return {"id": row.id, "lap": lap, "excluded": body.excluded, "status": "queued"}
