@@ -7,6 +7,7 @@ independently of the importers under test), never from this project's output.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import statistics
 from pathlib import Path
@@ -86,10 +87,26 @@ def test_laps_match_the_logger_with_its_start_finish_point(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CASES)
+def test_the_files_own_start_finish_gives_the_loggers_laps(name: str) -> None:
+    """No track given or listed: where the logger counted its laps (AiM's beacon
+    markers, RaceChrono's rows on its line, RaceCapture's lap counter) is the line,
+    checked against the path, and the laps are the logger's."""
+    reference, tolerance = CASES[name]
+    path, expected, _point = reference()
+    analysis = analyse(read_telemetry(path.read_bytes()))
+    assert analysis.track is not None and analysis.track.source == "file"
+    got = _complete(analysis)
+    assert len(got) == len(expected), (got, expected)
+    errors = [abs(a - b) for a, b in zip(got, expected, strict=True)]
+    assert max(errors) <= tolerance, list(zip(got, expected, strict=True))
+
+
+@pytest.mark.parametrize("name", CASES)
 def test_automatic_start_finish_finds_the_loop(name: str) -> None:
     reference, _ = CASES[name]
     path, expected, _point = reference()
-    analysis = analyse(read_telemetry(path.read_bytes()))
+    tel = dataclasses.replace(read_telemetry(path.read_bytes()), start_finish_hint=None)
+    analysis = analyse(tel)
     assert analysis.track is not None and analysis.track.source == "detected"
     got = _complete(analysis)
     assert abs(len(got) - len(expected)) <= 1, (got, expected)

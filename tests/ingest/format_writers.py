@@ -48,7 +48,21 @@ def rscore(tel: Telemetry) -> bytes:
     return to_rscore_csv(tel)
 
 
-def racechrono(tel: Telemetry) -> bytes:
+def _with_crossing_rows(tel: Telemetry, crossings_s: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The core channels with a row added at each start/finish crossing (interpolated,
+    as RaceChrono adds them), and each row's lap number."""
+    t = np.sort(np.concatenate([tel.t_s, crossings_s]))
+    names = ("lat_deg", "lon_deg", "alt_m", "speed_mps", "heading_deg", "sats")
+    names += ("accel_lon_mps2", "accel_lat_mps2")
+    values = {name: np.interp(t, tel.t_s, getattr(tel, name)) for name in names}
+    values["t_s"] = t
+    laps = np.searchsorted(crossings_s, t, side="right").astype(np.float64)
+    return values, laps
+
+
+def racechrono(tel: Telemetry, *, with_laps: bool = False) -> bytes:
+    """A RaceChrono CSV v3 export; `with_laps`: a row on the line at each lap of the
+    synthetic session (`synthetic()`), and the lap_number column, as RaceChrono has."""
     g = STANDARD_GRAVITY_MPS2
     head = (
         b"This file is created using RaceChrono Pro v9.1.3 ( http://racechrono.com/ ).\n"
@@ -56,30 +70,37 @@ def racechrono(tel: Telemetry) -> bytes:
         b'Session title,"Fuzz"\n'
         b"\n"
         b"timestamp,latitude,longitude,altitude,speed,bearing,satellites,"
-        b"longitudinal_acc,lateral_acc\n"
-        b"unix time,deg,deg,m,m/s,deg,sats,G,G\n"
-        b",100: gps,100: gps,100: gps,100: gps,100: gps,100: gps,calc,calc\n"
+        b"longitudinal_acc,lateral_acc,lap_number\n"
+        b"unix time,deg,deg,m,m/s,deg,sats,G,G,\n"
+        b",100: gps,100: gps,100: gps,100: gps,100: gps,100: gps,calc,calc,\n"
     )
+    crossings = synthetic().crossing_times_s if with_laps else np.empty(0)
+    v, laps = _with_crossing_rows(tel, crossings)
+    unix_s = _unix_s(tel)[0] - tel.t_s[0] + v["t_s"]
     return head + _rows(
-        _fmt(_unix_s(tel), ".3f"),
-        _fmt(tel.lat_deg, ".7f"),
-        _fmt(tel.lon_deg, ".7f"),
-        _fmt(tel.alt_m, ".1f"),
-        _fmt(tel.speed_mps, ".3f"),
-        _fmt(tel.heading_deg, ".2f"),
-        _fmt(tel.sats, ".0f"),
-        _fmt(tel.accel_lon_mps2 / g, ".3f"),
-        _fmt(tel.accel_lat_mps2 / g, ".3f"),
+        _fmt(unix_s, ".3f"),
+        _fmt(v["lat_deg"], ".7f"),
+        _fmt(v["lon_deg"], ".7f"),
+        _fmt(v["alt_m"], ".1f"),
+        _fmt(v["speed_mps"], ".3f"),
+        _fmt(v["heading_deg"], ".2f"),
+        _fmt(v["sats"], ".0f"),
+        _fmt(v["accel_lon_mps2"] / g, ".3f"),
+        _fmt(v["accel_lat_mps2"] / g, ".3f"),
+        _fmt(laps, ".0f") if with_laps else [""] * laps.size,
     )
 
 
 def aim(tel: Telemetry) -> bytes:
     g = STANDARD_GRAVITY_MPS2
+    # The logger's lap marks: the session seconds of each crossing, and its end.
+    marks = [*synthetic().crossing_times_s, float(tel.t_s[-1])]
     head = (
         b"Format,AiM CSV File,,,,,,,\n"
         b"Venue,Racesense Park,,,,,,,\n"
         b"Sample Rate,5,,,,,,,\n"
-        b",,,,,,,,\n"
+        + ("Beacon Markers," + ",".join(f"{m:.3f}" for m in marks) + "\n").encode()
+        + b",,,,,,,,\n"
         b"Time,GPS Speed,GPS Nsat,GPS LatAcc,GPS LonAcc,GPS Latitude,GPS Longitude,"
         b"GPS Altitude,GPS Heading\n"
         b"s,km/h,#,g,g,deg,deg,m,deg\n"
@@ -104,9 +125,11 @@ def racecapture(tel: Telemetry) -> bytes:
         b'"Interval"|"ms"|0|0|1,"Utc"|"ms"|0|0|1,"AccelX"|"G"|-2.0|2.0|5,'
         b'"AccelY"|"G"|-2.0|2.0|5,"Yaw"|"Deg/Sec"|-300.0|300.0|5,'
         b'"Latitude"|"Degrees"|0.0|0.0|5,"Longitude"|"Degrees"|0.0|0.0|5,'
-        b'"Speed"|"MPH"|0.0|150.0|5,"Heading"|"Degrees"|0|360|5\n'
+        b'"Speed"|"MPH"|0.0|150.0|5,"Heading"|"Degrees"|0|360|5,"LapCount"|""|0|0|5\n'
     )
     interval_ms = 100_000 + np.round(tel.t_s * 1000.0)
+    # The logger counts a lap at its first fix past the line.
+    laps = np.searchsorted(synthetic().crossing_times_s, tel.t_s, side="right")
     utc_ms = np.round(_unix_s(tel) * 1000.0)
     return head + _rows(
         _fmt(interval_ms, ".0f"),
@@ -118,6 +141,7 @@ def racecapture(tel: Telemetry) -> bytes:
         _fmt(tel.lon_deg, ".6f"),
         _fmt(tel.speed_mps / 0.44704, ".2f"),
         _fmt(tel.heading_deg, ".1f"),
+        _fmt(laps, ".0f"),
     )
 
 
@@ -263,7 +287,8 @@ def nmea(tel: Telemetry) -> bytes:
 # Format name (a key of racesense.ingest.FORMATS) -> writer.
 WRITERS: dict[str, Callable[[Telemetry], bytes]] = {
     "rscore-csv-1": rscore,
-    "racechrono-csv-3": racechrono,
+    # With RaceChrono's row on the line at each lap, and its lap numbers.
+    "racechrono-csv-3": lambda tel: racechrono(tel, with_laps=True),
     "aim-csv": aim,
     "racecapture-log": racecapture,
     # With the logger's start/finish line, as Racelogic's loggers write it.

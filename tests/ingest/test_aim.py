@@ -4,7 +4,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from format_writers import sample as written_sample
+from format_writers import synthetic
 
+from racesense.analysis.pipeline import analyse
 from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2, Telemetry
 from racesense.ingest import MalformedFileError, aim, detect_format
 
@@ -124,3 +127,78 @@ def test_sniff_is_precise() -> None:
     assert aim.sniff(SMALL)
     assert not aim.sniff(b"Format,3\nVenue,AiM CSV File\n")
     assert not aim.sniff(b"Time,GPS Speed\ns,km/h\n0,1\n")
+
+
+def test_sample_beacon_markers_are_the_start_finish_hint(tel: Telemetry) -> None:
+    # The GPS position at the logger's beacon times (shared/data/README.md).
+    hint = tel.start_finish_hint
+    assert hint is not None and hint.p2 is None
+    assert hint.p1 == pytest.approx((50.519849, -104.493537), abs=2e-5)
+
+
+# Race Studio's other spellings: underscores, short names, units in the header.
+OTHER_EXPORTS = [
+    (b"Time,GPS_Speed,GPS_Latitude,GPS_Longitude,AccelerometerY,GyroZ,RPM", True),
+    (b"Time,GPS Speed,Latitude,Longitude,Accelerometer Y,Gyro Z,RPM", True),
+    (
+        b"Time [s],GPS Speed [mph],GPS Latitude [deg],GPS Longitude [deg],"
+        b"AccelerometerY [g],GyroZ [deg/s],RPM [rpm]",
+        False,
+    ),
+    (
+        b'"Time (s)","GPS Speed (mph)","GPS Latitude (deg)","GPS Longitude (deg)",'
+        b'"AccelerometerY (g)","GyroZ (deg/s)","RPM (rpm)"',
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("names", "units_row"), OTHER_EXPORTS)
+def test_other_exports_names_and_units(names: bytes, units_row: bool) -> None:
+    data = SMALL.replace(
+        b"Time,GPS Speed,GPS Latitude,GPS Longitude,AccelerometerY,GyroZ,RPM", names
+    )
+    if not units_row:
+        data = data.replace(b"s,mph,deg,deg,g,deg/s,rpm\n,,,,,,\n", b"")
+    small = aim.parse(SMALL)
+    tel = aim.parse(data)
+    for name in ("t_s", "lat_deg", "lon_deg", "speed_mps", "accel_lat_mps2", "yaw_rate_dps"):
+        np.testing.assert_array_equal(getattr(tel, name), getattr(small, name), name)
+
+
+def test_semicolons_and_decimal_commas() -> None:
+    head, _, rows = SMALL.partition(b"0.000,")
+    rows = b"0.000," + rows
+    data = head.replace(b",", b";") + rows.replace(b",", b";").replace(b".", b",")
+    data = data.replace(b"Beacon Markers;12.5;70.25", b"Beacon Markers;12,5;70,25")
+    assert detect_format(data) == "aim-csv"
+    small, tel = aim.parse(SMALL), aim.parse(data)
+    for name in ("t_s", "lat_deg", "lon_deg", "speed_mps", "accel_lat_mps2"):
+        np.testing.assert_array_equal(getattr(tel, name), getattr(small, name), name)
+    assert tel.metadata["venue"] == "Test Ring"
+
+
+def test_a_file_without_position_names_the_columns_it_has() -> None:
+    data = SMALL.replace(b"GPS Latitude,GPS Longitude", b"Pos X,Pos Y")
+    with pytest.raises(MalformedFileError) as caught:
+        aim.parse(data)
+    message = str(caught.value)
+    assert "position" in message
+    for name in ("'Time'", "'GPS Speed'", "'Pos X'", "'Pos Y'", "'RPM'"):
+        assert name in message
+
+
+def test_beacon_markers_give_the_loggers_laps() -> None:
+    tel = aim.parse(written_sample("aim-csv"))
+    assert tel.start_finish_hint is not None
+    analysis = analyse(tel)
+    assert analysis.track is not None and analysis.track.source == "file"
+    complete = [lap.time_s for lap in analysis.laps if lap.complete]
+    np.testing.assert_allclose(complete, synthetic().lap_times_s, atol=0.1)
+
+
+def test_beacon_markers_that_do_not_agree_give_no_hint() -> None:
+    # Marks spread round the lap are no place: no hint, and the line is found instead.
+    rows = b"".join(b"%.1f,50.0,51.%05d,-0.5,0,0,0\n" % (k * 0.1, k * 30) for k in range(200))
+    head = SMALL[: SMALL.index(b"0.000,")].replace(b"12.5,70.25", b"2.0,6.0,10.0,14.0")
+    assert aim.parse(head + rows).start_finish_hint is None

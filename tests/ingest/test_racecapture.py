@@ -256,3 +256,44 @@ def test_utc_wins_over_time_of_day() -> None:
     tel = racecapture.parse(data)
     np.testing.assert_allclose(tel.t_s, [0.0, 0.1])
     assert tel.started_at == dt.datetime.fromtimestamp(5000.0, dt.UTC)
+
+
+def test_sample_lap_counter_is_the_start_finish_hint(tel: Telemetry) -> None:
+    # Where LapCount steps: the logger's own start/finish (shared/data/README.md), to
+    # within the fix it counted at (the logger does not interpolate its crossing).
+    hint = tel.start_finish_hint
+    assert hint is not None and hint.p2 is None
+    lat, lon = 38.161534, -122.454619
+    north_m = (hint.p1[0] - lat) * 111_320.0
+    east_m = (hint.p1[1] - lon) * 111_320.0 * np.cos(np.radians(lat))
+    assert np.hypot(north_m, east_m) < 10.0
+
+
+def test_channel_names_of_other_firmware() -> None:
+    header = (
+        b'"Interval"|"ms"|0|0|1,"Utc"|"ms"|0|0|1,"lat"|"Degrees"|0.0|0.0|10,'
+        b'"lon"|"Degrees"|0.0|0.0|10,"GPSSpeed"|"KPH"|0.0|300.0|10,"GPSHeading"|"Deg"|0|360|10\n'
+    )
+    tel = racecapture.parse(header + b"1000,5000000,38.0,-122.0,36.0,90\n")
+    assert (tel.lat_deg[0], tel.lon_deg[0]) == (38.0, -122.0)
+    assert tel.speed_mps[0] == pytest.approx(10.0)
+    assert tel.heading_deg[0] == 90.0
+
+
+def test_a_log_without_position_names_the_channels_it_has() -> None:
+    header = b'"Interval"|"ms"|0|0|1,"Utc"|"ms"|0|0|1,"AccelX"|"G"|-2.0|2.0|25\n'
+    with pytest.raises(MalformedFileError, match=r"no position.*'Interval', 'Utc', 'AccelX'"):
+        racecapture.parse(header + b"1000,5000000,0.1\n")
+
+
+def test_a_log_without_time_names_the_channels_it_has() -> None:
+    header = b'"Latitude"|"Degrees"|0|0|10,"Longitude"|"Degrees"|0|0|10,"Clock"|"s"|0|0|1\n'
+    with pytest.raises(MalformedFileError, match=r"no time.*'Latitude', 'Longitude', 'Clock'"):
+        racecapture.parse(header + b"38.0,-122.0,1.5\n")
+
+
+def test_a_time_in_seconds_is_a_clock_from_the_start() -> None:
+    header = b'"Time"|"s"|0|0|10,"Latitude"|"Degrees"|0|0|10,"Longitude"|"Degrees"|0|0|10\n'
+    tel = racecapture.parse(header + b"12.5,38.0,-122.0\n12.6,38.0001,-122.0\n")
+    np.testing.assert_allclose(tel.t_s, [0.0, 0.1])
+    assert tel.started_at is None

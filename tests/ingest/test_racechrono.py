@@ -5,7 +5,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from format_writers import racechrono as write_racechrono
+from format_writers import session, synthetic
 
+from racesense.analysis.pipeline import analyse
 from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2
 from racesense.ingest import MalformedFileError, detect_format, racechrono
 
@@ -106,5 +109,87 @@ def test_missing_header_row_is_malformed() -> None:
 
 
 def test_other_versions_are_not_claimed() -> None:
-    assert not racechrono.sniff(SMALL.replace(b"Format,3", b"Format,2"))
+    assert not racechrono.sniff(SMALL.replace(b"Format,3", b"Format,4"))
     assert not racechrono.sniff(b"timestamp,latitude\n1,2\n")
+
+
+# The older layout: units in the names, no units or sources row, a source after a name.
+V2 = (
+    b"This file is created using RaceChrono v7.0.9 ( http://racechrono.com/ ).\n"
+    b"Format,2\n"
+    b"Session title,Test\n"
+    b"\n"
+    b"Timestamp (s),Lap #,Latitude (deg),Longitude (deg),Speed (kph),Bearing (deg),"
+    b"Altitude (m),Locked satellites,Lateral Acceleration (G),"
+    b"Longitudinal acceleration (G) *canbus\n"
+    b"1706781600.00,1,52.0,-1.0,36.0,90.0,100.0,9,0.5,0.1\n"
+    b"1706781600.04,1,52.00001,-1.00001,72.0,91.0,100.5,9,-0.25,0.2\n"
+    b"1706781600.08,2,52.00002,-1.00002,108.0,92.0,101.0,10,0.0,0.3\n"
+)
+
+
+def _expect_v2(tel: object) -> None:
+    assert isinstance(tel, type(racechrono.parse(SMALL)))
+    np.testing.assert_allclose(tel.t_s, [0.0, 0.04, 0.08])
+    np.testing.assert_allclose(tel.speed_mps, [10.0, 20.0, 30.0])  # kph
+    np.testing.assert_allclose(tel.lat_deg, [52.0, 52.00001, 52.00002])
+    np.testing.assert_allclose(tel.heading_deg, [90.0, 91.0, 92.0])
+    np.testing.assert_allclose(tel.sats, [9, 9, 10])
+    np.testing.assert_allclose(tel.accel_lat_mps2, np.array([0.5, -0.25, 0.0]) * 9.80665)
+    np.testing.assert_allclose(tel.accel_lon_mps2, np.array([0.1, 0.2, 0.3]) * 9.80665)
+    assert tel.channels["Lap #"].kind == "discrete"
+    assert tel.started_at == dt.datetime(2024, 2, 1, 10, 0, tzinfo=dt.UTC)
+
+
+def test_v2_layout_with_units_in_the_names() -> None:
+    assert detect_format(V2) == "racechrono-csv-3"
+    _expect_v2(racechrono.parse(V2))
+
+
+@pytest.mark.parametrize("separator", [b";", b"\t"])
+def test_decimal_commas_with_semicolons_or_tabs(separator: bytes) -> None:
+    lines = V2.split(b"\n")
+    head, rows = lines[:4], lines[4:]
+    rows = [
+        row.replace(b",", b"\x00").replace(b".", b",").replace(b"\x00", separator) for row in rows
+    ]
+    head = [line.replace(b"Format,2", b"Format" + separator + b"2") for line in head]
+    data = b"\n".join(head + rows)
+    assert detect_format(data) == "racechrono-csv-3"
+    _expect_v2(racechrono.parse(data))
+
+
+def test_v3_names_in_other_case_and_units_in_the_header() -> None:
+    data = SMALL.replace(
+        b"timestamp,lap_number,latitude,longitude,speed,speed,lateral_acc",
+        b"Timestamp,Lap_Number,Latitude,Longitude,Speed (km/h),Speed,Lateral_Acc",
+    ).replace(b"unix time,,deg,deg,km/h,m/s,G", b"unix time,,deg,deg,,m/s,G")
+    tel = racechrono.parse(data)
+    np.testing.assert_allclose(tel.speed_mps, [10.0, 20.0, 30.0])
+    np.testing.assert_allclose(tel.lat_deg, [52.0, 52.00001, 52.00002])
+
+
+def test_a_file_without_position_names_the_columns_it_has() -> None:
+    data = SMALL.replace(b"latitude,longitude", b"northing,easting")
+    with pytest.raises(MalformedFileError) as caught:
+        racechrono.parse(data)
+    message = str(caught.value)
+    assert "position" in message
+    for name in ("'timestamp'", "'lap_number'", "'northing'", "'easting'", "'speed'"):
+        assert name in message
+
+
+def test_the_lap_line_is_the_start_finish_hint() -> None:
+    """RaceChrono adds a row on the line at each lap: where those rows are is its
+    start/finish, and timing by it gives the session's laps."""
+    tel = racechrono.parse(write_racechrono(session(), with_laps=True))
+    hint = tel.start_finish_hint
+    assert hint is not None and hint.p2 is None
+    lat, lon = synthetic().start_finish_point_deg
+    north_m = (hint.p1[0] - lat) * 111_320.0
+    east_m = (hint.p1[1] - lon) * 111_320.0 * np.cos(np.radians(lat))
+    assert np.hypot(north_m, east_m) < 3.0  # on the line, within the GNSS noise
+    analysis = analyse(tel)
+    assert analysis.track is not None and analysis.track.source == "file"
+    complete = [lap.time_s for lap in analysis.laps if lap.complete]
+    np.testing.assert_allclose(complete, synthetic().lap_times_s, atol=0.1)

@@ -105,6 +105,51 @@ def missing_column(what: str, needed: str, names: Sequence[str]) -> MalformedFil
     return MalformedFileError(f"{what} has no {needed} column; the columns it has: {listed}{more}.")
 
 
+def decimal_commas(body: bytes, delimiter: str) -> bytes:
+    """Data rows with decimal commas (a European locale's "1,4676") as decimal points;
+    only where the cells are not separated by commas themselves."""
+    return body if delimiter == "," else body.replace(b",", b".")
+
+
+def number(text: str) -> float | None:
+    """A header cell's number, with a decimal point or a decimal comma; None if it is
+    not one."""
+    cleaned = text.strip().replace(",", ".")
+    if re.match(_NUMBER, cleaned) is None:
+        return None
+    return float(cleaned)
+
+
+# A hint point's positions agree if at least half lie this close to their median.
+HINT_SPREAD_M = 25.0
+
+
+def point_hint(
+    t: FloatArray, lat: FloatArray, lon: FloatArray, times: Sequence[float], what: str
+) -> StartFinishHint | None:
+    """A start/finish point from the times a logger counted its laps: the median of the
+    positions at those times (interpolated between fixes; times outside the fixes left
+    out), if at least half of them lie within HINT_SPREAD_M of it. None otherwise."""
+    fix = np.isfinite(t) & np.isfinite(lat) & np.isfinite(lon)
+    if fix.sum() < 2:
+        return None
+    order = np.argsort(t[fix], kind="stable")
+    tf, la, lo = t[fix][order], lat[fix][order], lon[fix][order]
+    at = np.asarray([x for x in times if tf[0] <= x <= tf[-1]], dtype=np.float64)
+    if at.size == 0:
+        return None
+    lat_at, lon_at = np.interp(at, tf, la), np.interp(at, tf, lo)
+    middle_lat, middle_lon = float(np.median(lat_at)), float(np.median(lon_at))
+    north_m = (lat_at - middle_lat) * 111_320.0
+    east_m = (lon_at - middle_lon) * 111_320.0 * np.cos(np.radians(middle_lat))
+    if np.sum(np.hypot(north_m, east_m) <= HINT_SPREAD_M) * 2 < at.size:
+        return None
+    try:
+        return StartFinishHint((middle_lat, middle_lon), what=what)
+    except ValueError:
+        return None
+
+
 def decode(data: bytes) -> str:
     """Text of a file; a stray bad byte must not stop an import."""
     if data.startswith(b"\xef\xbb\xbf"):

@@ -85,6 +85,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "heading_deg": ("Heading", "GPSHeading", "Course"),
     "sats": ("GPSSats", "Sats", "Satellites"),
     "hdop": ("GPSDOP", "DOP", "HDOP"),
+    "laps": ("LapCount",),
 }
 # GNSS core channels -> the SI unit the header's unit must convert to ("" = none).
 _GNSS_CORE: dict[str, str] = {
@@ -350,9 +351,8 @@ def _gnss_time_ms(
         return t, True
     if interval is not None:
         return interval, False
-    if gnss is not None:
-        return gnss, True
-    raise AssertionError("unreachable: parse checks for a time channel")
+    assert gnss is not None, "parse checks for a clock"
+    return gnss, True
 
 
 def _column(
@@ -420,7 +420,13 @@ def parse(data: bytes) -> Telemetry:
         fix &= ~stale
 
     interval = columns[found_time[0]] if found_time[0] is not None else None
+    if interval is None and found_time[2] is not None:
+        # A Time in a unit of duration is a clock from the start, as Interval is.
+        seconds = _common.si_as(columns[found_time[2]], units[found_time[2]], "s")
+        interval = None if seconds is None else _common.scaled(seconds, 1000.0)
     gnss, origin = _gnss_time(names, units, columns, interval)
+    if gnss is None and interval is None:  # a Time in seconds, say: no clock
+        raise _common.missing_column(what, "time (Interval, Utc or a UTC Time)", names)
     anchor = np.zeros(n, dtype=bool)
     if gnss is not None and interval is not None:
         candidates = np.flatnonzero(fix & np.isfinite(gnss) & np.isfinite(interval))
@@ -465,6 +471,15 @@ def parse(data: bytes) -> Telemetry:
         kind = "discrete" if name in _DISCRETE else "continuous"
         channels[name] = Channel(values, unit=si_unit, kind=kind)
 
+    # Where the logger counted its laps: its start/finish, a hint for the analysis.
+    hint = None
+    i_laps = _common.find_column(names, _ALIASES["laps"])
+    if i_laps is not None:
+        laps = columns[i_laps]
+        rows = np.flatnonzero(np.isfinite(laps))
+        counted = rows[1:][np.diff(laps[rows]) > 0]
+        hint = _common.point_hint(t, lat, lon, t[counted].tolist(), f"{what}'s lap counter")
+
     metadata = {"imu_axes": f"{' '.join(notes)} ({how})"} if notes else {}
     if is_gnss and origin is None and valid.any():
         # A time of day without a date: keep when the session started, as text.
@@ -479,6 +494,7 @@ def parse(data: bytes) -> Telemetry:
         origin=None if known_origin is None else known_origin + dt.timedelta(milliseconds=base_ms),
         metadata=metadata,
         what=what,
+        start_finish_hint=hint,
     )
 
 
