@@ -34,6 +34,11 @@ extrapolated `Utc` that lands after the next real fix). Its GNSS values are stal
 they become NaN and its time comes from `Interval`.
 Latitude and longitude of exactly 0,0 mean no fix and become NaN.
 
+Channels are found by name through `_ALIASES` (any case: `Speed` or `GPSSpeed`,
+`Latitude` or `Lat`), with units from the header cells; a log without time or position
+channels gets an error naming the channels it has. Where `LapCount` steps is where the
+logger counted its laps: the file's start/finish hint (`_common.point_hint`).
+
 Axes. Since firmware 2.9.0 (2016) RaceCapture maps its IMU to SAE J670E in the unit's
 natural mounting: x forward, y right, z down, yaw clockwise positive; calibration makes
 AccelZ read +1 G at rest. Older firmware and remapped installs differ: in the Sonoma

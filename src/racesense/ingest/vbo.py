@@ -12,7 +12,7 @@
     [comments]
     Serial Number : 005201
     [laptiming]
-    Start +3119.09973 +00058.49277 +3119.10012 +00058.49301 ¬ Start / Finish
+    Start +00058.49277 +3119.09973 +00058.49301 +3119.10012 ¬ Start / Finish
     [column names]
     sats time lat long velocity heading height vert-vel
     [data]
@@ -30,6 +30,13 @@ The date comes from a `Date` column (ddmmyy) where there is one, else from the
 `File created on DD/MM/YYYY` line. Where that line has a time too (the logger's clock,
 UTC on most units), the date is moved by a day if that puts the first sample nearer to
 it: a file created just after midnight may start just before.
+
+Many writers besides Racelogic's loggers write VBO (RaceBox, VBOX HD2 and Video VBOX,
+converters, other apps' exports), and name the columns their own way: `lat`/`lng`,
+`latitude`, `speed`, `velocity_kmh`, `altitude`, upper case. `_ALIASES` has them; a
+file whose time or position columns are not among them gets an error naming the
+columns it has. The [laptiming] `Start` line is the file's start/finish hint
+(`_hint`), which the analysis uses only after checking it against the path.
 """
 
 from __future__ import annotations
