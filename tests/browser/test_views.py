@@ -22,7 +22,7 @@ def test_pit_lane_lists_every_session_with_its_times(new_page: Any, server: Serv
     page.wait_for_selector(".session-card")
     listed = server.api("/api/sessions?limit=200")["sessions"]
     cards = page.locator(".session-card")
-    assert cards.count() == len(listed) == len(server.sessions)
+    assert cards.count() == len(listed) >= len(server.sessions)
     for session in listed:
         card = page.locator(f'.session-card[data-session="{session["id"]}"]')
         text = card.inner_text()

@@ -59,10 +59,13 @@ export function render(root, app) {
 
   let sessions = [];
   let stale = null;
+  // Opened from the Tracks view: only the sessions at one track.
+  const trackFilter = new URLSearchParams(location.search).get("track");
 
   async function refresh() {
     try {
-      const result = await getCached("/api/sessions?limit=200");
+      const query = trackFilter ? `&track=${encodeURIComponent(trackFilter)}` : "";
+      const result = await getCached(`/api/sessions?limit=200${query}`);
       sessions = result.data.sessions;
       stale = result.stale ? result : null;
       draw();
@@ -82,6 +85,16 @@ export function render(root, app) {
 
   function draw() {
     clear(list);
+    if (trackFilter) {
+      list.append(
+        h(
+          "p.row",
+          {},
+          h("span", {}, `Sessions at ${trackFilter}.`),
+          h("a", { href: "/", "data-link": true }, "Show all sessions"),
+        ),
+      );
+    }
     if (stale) {
       list.append(
         h(
