@@ -98,9 +98,7 @@ def test_excluding_a_lap_changes_the_best_lap(
     page.click(f'tbody tr[data-lap="{best}"] button')
     # The analysis runs again; the page follows by itself.
     page.wait_for_selector(f'tr.excluded[data-lap="{best}"]', timeout=60_000)
-    page.wait_for_function(
-        f"() => document.querySelector('tr.is-best')?.dataset.lap !== '{best}'"
-    )
+    page.wait_for_function(f"() => document.querySelector('tr.is-best')?.dataset.lap !== '{best}'")
     after = server.api(f"/api/sessions/{session_id}")
     assert page.locator("tr.is-best").get_attribute("data-lap") == str(after["best_lap_number"])
     assert after["best_lap_s"] > before["best_lap_s"]

@@ -105,8 +105,7 @@ def test_every_view_fits_every_screen_and_passes_axe(
     assert violations == [], violations
     # The sunlight theme too.
     page.evaluate(
-        "() => { localStorage.setItem('racesense.settings', JSON.stringify({theme: 'sunlight'}));"
-        " }"
+        "() => { localStorage.setItem('racesense.settings', JSON.stringify({theme: 'sunlight'})); }"
     )
     page.reload()
     page.wait_for_selector("main h1")
