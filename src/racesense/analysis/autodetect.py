@@ -6,9 +6,9 @@ or RaceChrono counted its laps) is the logger's own line, and timing by it gives
 logger's laps. But a hint can lie along the track rather than across it, or belong to
 another venue, and it must never produce laps that a line across the track would not:
 - a line is used as it is only if the path crosses it square (travel within
-  HINT_MAX_SKEW_DEG of its normal) at every counted crossing, and those crossings are
-  exactly the ones of a line drawn across the direction of travel where the path
-  crosses it (same count, each within HINT_MATCH_S);
+  HINT_MAX_SKEW_DEG of its normal, the median over its counted crossings), and those
+  crossings are exactly the ones of a line drawn across the direction of travel where
+  the path crosses it (same count, each within HINT_MATCH_S);
 - otherwise (and for a point) a line across the direction of travel is drawn through
   the hint's middle, if the moving path passes within PASS_RADIUS_M of it and crosses
   that line square;
@@ -56,6 +56,8 @@ FAST_SHARE = 0.6
 # A file's line is crossed square: travel within this angle of the line's normal. A
 # line laid along the track is crossed (by GNSS noise) at a few degrees, if at all.
 HINT_MAX_SKEW_DEG = 30.0
+# Travel at a crossing is judged over this long around it.
+SKEW_SPAN_S = 1.0
 # A file's line and a line across travel count the same lap boundary within this: far
 # less than any lap (MIN_LAP_TIME_S), far more than the lines' offset at racing speed.
 HINT_MATCH_S = 1.0
@@ -105,10 +107,21 @@ def detect_start_finish(fixes: Fixes) -> GateXY:
 
 
 def _skew_deg(fixes: Fixes, gate: GateXY, found: list[Crossing]) -> float:
-    """The largest angle between travel and the line's normal at `found` crossings."""
-    course = fixes.course_deg[[c.index for c in found]]
-    turn = np.abs((course - gate.normal_bearing_deg() + 180.0) % 360.0 - 180.0)
-    return float(np.max(turn)) if turn.size else 0.0
+    """The median angle between travel and the line's normal at `found` crossings.
+
+    Travel is the path's displacement over SKEW_SPAN_S around each crossing: one fix's
+    course is too noisy to judge a line by, and a median lets one odd pass (a spin, a
+    car swerving onto the line) not condemn a line every other pass crosses square.
+    """
+    if not found:
+        return 0.0
+    t = np.array([c.t_s for c in found])
+    half = max(SKEW_SPAN_S, 2.0 * fixes.period_s) / 2.0
+    x0, x1 = np.interp(t - half, fixes.t_s, fixes.x_m), np.interp(t + half, fixes.t_s, fixes.x_m)
+    y0, y1 = np.interp(t - half, fixes.t_s, fixes.y_m), np.interp(t + half, fixes.t_s, fixes.y_m)
+    travel = np.degrees(np.arctan2(x1 - x0, y1 - y0))
+    turn = np.abs((travel - gate.normal_bearing_deg() + 180.0) % 360.0 - 180.0)
+    return float(np.median(turn))
 
 
 def _crossing_point(fixes: Fixes, found: list[Crossing]) -> LatLon:
