@@ -169,11 +169,14 @@ def load_centreline_csv(
     )
 
 
-# The demo layout, driven counter-clockwise from the start/finish line: (turn_deg, radius_m)
-# for a corner (positive left), (0, length_m) for a straight. Designed for this project,
-# not traced from any real circuit. The two straights marked in _DEMO_CLOSING are
-# lengthened or shortened so that the loop closes exactly.
-_DEMO_LAYOUT: tuple[tuple[float, float], ...] = (
+# A layout is a list of pieces driven in order from station 0: (turn_deg, radius_m) for a
+# corner (positive left), (0, length_m) for a straight. Two straights, the "closing"
+# ones, are lengthened or shortened so that the loop closes exactly.
+Layout = tuple[tuple[float, float], ...]
+
+# The demo layout, driven counter-clockwise from the start/finish line. Designed for this
+# project, not traced from any real circuit.
+_DEMO_LAYOUT: Layout = (
     (0.0, 500.0),  # main straight after the line; pit lane on its right (outside)
     (180.0, 15.0),  # T1 hairpin
     (0.0, 70.0),
@@ -205,58 +208,70 @@ _DEMO_LAYOUT: tuple[tuple[float, float], ...] = (
     (0.0, 150.0),
 )
 _DEMO_CLOSING = (18, 26)
-_DEMO_TRANSITION_M = 20.0  # corner entries and exits ramp curvature linearly over this
-_DEMO_STEP_M = 0.1
+_TRANSITION_M = 20.0  # corner entries and exits ramp curvature linearly over this
+_LAYOUT_STEP_M = 0.1
 
 
-def _demo_curvature(lengths: list[float]) -> FloatArray:
-    """Curvature of the demo layout every _DEMO_STEP_M, transitions included."""
+def _layout_curvature(layout: Layout, lengths: list[float]) -> FloatArray:
+    """Curvature of a layout every _LAYOUT_STEP_M, transitions included."""
     pieces: list[FloatArray] = []
-    for (turn_deg, _), length in zip(_DEMO_LAYOUT, lengths, strict=True):
-        steps = max(round(length / _DEMO_STEP_M), 1)
+    for (turn_deg, _), length in zip(layout, lengths, strict=True):
+        steps = max(round(length / _LAYOUT_STEP_M), 1)
         # Each corner turns by exactly its angle over its whole number of steps, so the
         # loop turns by exactly 360 degrees and closes without a kink.
-        pieces.append(np.full(steps, math.radians(turn_deg) / (steps * _DEMO_STEP_M)))
+        pieces.append(np.full(steps, math.radians(turn_deg) / (steps * _LAYOUT_STEP_M)))
     steps_kappa = np.concatenate(pieces)
     # A moving average of width w turns each step in curvature into a linear ramp (a
     # clothoid) of length w and keeps the total turn.
-    width = round(_DEMO_TRANSITION_M / _DEMO_STEP_M)
+    width = round(_TRANSITION_M / _LAYOUT_STEP_M)
     padded = np.concatenate([steps_kappa[-width:], steps_kappa, steps_kappa[:width]])
     smooth = np.convolve(padded, np.full(width, 1.0 / width), mode="same")
     return np.asarray(smooth[width:-width], dtype=np.float64)
 
 
-def _demo_trace(lengths: list[float]) -> tuple[FloatArray, FloatArray]:
-    kappa = _demo_curvature(lengths)
-    heading = np.concatenate([[0.0], np.cumsum(kappa * _DEMO_STEP_M)])
+def _layout_trace(layout: Layout, lengths: list[float]) -> tuple[FloatArray, FloatArray]:
+    kappa = _layout_curvature(layout, lengths)
+    heading = np.concatenate([[0.0], np.cumsum(kappa * _LAYOUT_STEP_M)])
     mid = 0.5 * (heading[:-1] + heading[1:])
-    x = np.concatenate([[0.0], np.cumsum(np.cos(mid) * _DEMO_STEP_M)])
-    y = np.concatenate([[0.0], np.cumsum(np.sin(mid) * _DEMO_STEP_M)])
+    x = np.concatenate([[0.0], np.cumsum(np.cos(mid) * _LAYOUT_STEP_M)])
+    y = np.concatenate([[0.0], np.cumsum(np.sin(mid) * _LAYOUT_STEP_M)])
     return x, y
 
 
-def _demo_polygon() -> tuple[FloatArray, FloatArray]:
-    lengths = [
-        abs(math.radians(turn)) * size if turn != 0.0 else size for turn, size in _DEMO_LAYOUT
-    ]
+def _layout_lengths(layout: Layout, closing: tuple[int, int]) -> list[float]:
+    """Each piece's length, the closing straights' adjusted so that the loop closes."""
+    lengths = [abs(math.radians(turn)) * size if turn != 0.0 else size for turn, size in layout]
     # Straights add length * (cos, sin) of their heading, which the lengths do not
     # change: one linear solve closes the loop, a second the rounding to whole steps.
     directions = []
-    for index in _DEMO_CLOSING:
-        turned = math.radians(sum(t for t, _ in _DEMO_LAYOUT[:index]))
+    for index in closing:
+        turned = math.radians(sum(t for t, _ in layout[:index]))
         directions.append([math.cos(turned), math.sin(turned)])
     for _ in range(2):
-        x, y = _demo_trace(lengths)
+        x, y = _layout_trace(layout, lengths)
         gap = np.array([x[-1] - x[0], y[-1] - y[0]])
         delta = np.linalg.solve(np.array(directions).T, -gap)
-        for index, change in zip(_DEMO_CLOSING, delta, strict=True):
+        for index, change in zip(closing, delta, strict=True):
             lengths[index] += float(change)
-    x, y = _demo_trace(lengths)
+    if min(lengths) <= 0.0:
+        raise ValueError("the layout cannot be closed with positive lengths")
+    return lengths
+
+
+def _layout_polygon(layout: Layout, closing: tuple[int, int]) -> tuple[FloatArray, FloatArray]:
+    x, y = _layout_trace(layout, _layout_lengths(layout, closing))
     # What is left (under a step) is spread evenly over the lap: a shear of millimetres.
     share = np.linspace(0.0, 1.0, x.shape[0])
     x = x - (x[-1] - x[0]) * share
     y = y - (y[-1] - y[0]) * share
     return x[:-1], y[:-1]
+
+
+def layout_stations_m(layout: Layout, closing: tuple[int, int]) -> FloatArray:
+    """Where each piece of a layout starts, in station metres from station 0 (to within
+    the centimetres by which smoothing and resampling shift the stations)."""
+    lengths = _layout_lengths(layout, closing)
+    return np.concatenate([[0.0], np.cumsum(lengths[:-1])])
 
 
 @functools.cache
@@ -270,7 +285,56 @@ def demo_circuit() -> Circuit:
     over 20 m (clothoids). Placed in farmland at 33.95 S, 60.55 W, so it exercises negative
     latitudes and longitudes everywhere it is used.
     """
-    x, y = _demo_polygon()
+    x, y = _layout_polygon(_DEMO_LAYOUT, _DEMO_CLOSING)
     return Circuit.from_centreline(
         "Racesense Park", x, y, -33.95, -60.55, origin_alt_m=85.0, smoothing_m=1.0
     )
+
+
+# The raceway layout, counter-clockwise from station 0, drawn to put timing lines where
+# lap timing is hardest (see `synth.scenarios`): a long main straight after a slow last
+# corner (the car accelerates at its limit for hundreds of metres, then brakes at its
+# limit into a hairpin), with room for a pit lane along its right (outside), and a 350 m
+# radius curve entered from a slow corner (the car accelerates through it or reaches
+# its grip limit in it).
+_RACEWAY_LAYOUT: Layout = (
+    (0.0, 500.0),  # main straight, second part: station 0 to the braking zone
+    (180.0, 25.0),  # T1 hairpin
+    (0.0, 200.0),
+    (-70.0, 60.0),  # T2
+    (0.0, 120.0),
+    (100.0, 350.0),  # T3, the fast curve
+    (0.0, 250.0),
+    (-60.0, 45.0),  # T4
+    (0.0, 150.0),
+    (120.0, 40.0),  # T5
+    (0.0, 200.0),  # (closing)
+    (90.0, 30.0),  # T6, the slow last corner
+    (0.0, 250.0),  # main straight, first part (closing)
+)
+_RACEWAY_CLOSING = (10, 12)
+# Where the pieces named in the layout start, by their index in it.
+RACEWAY_PIECES = {"T1": 1, "fast curve": 5, "last corner": 11, "main straight": 12}
+
+
+@functools.cache
+def raceway_circuit() -> Circuit:
+    """Racesense Raceway: a fictional ~3.2 km circuit for the hard cases of lap timing.
+
+    Counter-clockwise: a 1.2 km main straight that starts at a slow corner (radius
+    30 m) and ends in a braking zone into a 25 m hairpin, with nothing within 25 m on
+    its right for a pit lane; a 100-degree curve of radius 350 m entered from a 60 m
+    corner. Station 0 lies 720 m along the main straight. Curvature ramps over 20 m at
+    every corner. Placed at 44.5 N, 11.0 E. `raceway_station_m` locates its pieces.
+    """
+    x, y = _layout_polygon(_RACEWAY_LAYOUT, _RACEWAY_CLOSING)
+    return Circuit.from_centreline(
+        "Racesense Raceway", x, y, 44.5, 11.0, origin_alt_m=40.0, smoothing_m=1.0
+    )
+
+
+def raceway_station_m(piece: str) -> float:
+    """Where a piece of Racesense Raceway (a key of RACEWAY_PIECES) starts: its station,
+    to within the centimetres by which smoothing and resampling move stations."""
+    stations = layout_stations_m(_RACEWAY_LAYOUT, _RACEWAY_CLOSING)
+    return float(stations[RACEWAY_PIECES[piece]])

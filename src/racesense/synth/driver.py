@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from racesense.analysis.telemetry import STANDARD_GRAVITY_MPS2
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -40,6 +42,33 @@ class Driver:
             raise ValueError("driver limits must be positive")
         if not 0.0 <= self.pace_variation < 0.5:
             raise ValueError("pace_variation must be in [0, 0.5)")
+
+
+# The limits of the cars and drivers that `sampled_driver` draws from, in g: a club car
+# to a GT car under power, road to racing tyres in corners and under braking.
+ACCEL_RANGE_G = (0.3, 0.6)
+BRAKE_RANGE_G = (0.8, 1.2)
+LATERAL_RANGE_G = (1.0, 1.4)
+TOP_SPEED_RANGE_MPS = (60.0, 80.0)
+
+
+def sampled_driver(seed: int, pace_variation: float = 0.005) -> Driver:
+    """A driver whose limits are drawn for `seed` (uniformly, from a stream of its own,
+    so the session's pace and noise streams are unchanged): acceleration ACCEL_RANGE_G,
+    braking BRAKE_RANGE_G, cornering LATERAL_RANGE_G, top speed TOP_SPEED_RANGE_MPS."""
+    if seed < 0:
+        raise ValueError("seed must be non-negative")
+    rng = np.random.default_rng([seed, 2])
+    accel_g, brake_g, lateral_g = (
+        rng.uniform(*bounds) for bounds in (ACCEL_RANGE_G, BRAKE_RANGE_G, LATERAL_RANGE_G)
+    )
+    return Driver(
+        v_max_mps=float(rng.uniform(*TOP_SPEED_RANGE_MPS)),
+        a_lat_max_mps2=float(lateral_g) * STANDARD_GRAVITY_MPS2,
+        a_accel_max_mps2=float(accel_g) * STANDARD_GRAVITY_MPS2,
+        a_brake_max_mps2=float(brake_g) * STANDARD_GRAVITY_MPS2,
+        pace_variation=pace_variation,
+    )
 
 
 def cornering_limit_mps(curvature_1pm: npt.ArrayLike, driver: Driver) -> FloatArray:

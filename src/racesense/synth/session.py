@@ -10,15 +10,21 @@ A session, in order:
    min(250 m, 15 % of a lap) before the line, so the in-lap is never completed; it then
    stands for `IDLE_S` until the recording ends.
 
-Optional pit stop after lap k (1 <= k < laps): right after crossing the line at the end of
-lap k the car moves sideways onto a pit lane `pit_lane_offset_m` from the centreline
-(ramping over `PIT_RAMP_M`, starting `PIT_ENTRY_AFTER_LINE_M` after the line), keeps to
-`PIT_SPEED_LIMIT_MPS`, stops `pit_stop_s` at the pit box in the middle of a
-`PIT_HOLD_M` stretch, and ramps back onto the centreline. The whole excursion lies
-between 30 m and 230 m after the line, so the pit lane never crosses the start/finish
-line: lap k + 1 simply includes the stop and is still a complete timed lap. A sector line
-placed where the car is more than half the line's length off the centreline is passed
-beside, not crossed, and the truth says so (see `truth.Trajectory.line_crossings`).
+Optional pit stop after lap k (1 <= k < laps), through a `PitLane` placed relative to the
+start/finish line that ends lap k. The default lane: right after crossing the line the car
+moves sideways onto a pit lane `pit_lane_offset_m` from the centreline (ramping over
+`PIT_RAMP_M`, starting `PIT_ENTRY_AFTER_LINE_M` after the line), keeps to
+`PIT_SPEED_LIMIT_MPS`, stops `pit_stop_s` at the pit box in the middle of a `PIT_HOLD_M`
+stretch, and ramps back onto the centreline. That excursion lies between 30 m and 230 m
+after the line, so it never crosses the start/finish line: lap k + 1 simply includes the
+stop and is still a complete timed lap. A lane that starts before the line and ends after
+it (`PitLane.across_the_line`) has its box before the line and its exit across it: the
+car crosses the line in the lane at the speed limit, which ends there, and goes full
+throttle from the line on. Then lap k holds the stop, and the crossing that ends it is a
+launch. With `start_in_pit` the session starts standing in such a lane's box instead of
+on the centreline, so its first crossing is one too. A sector line placed where the car
+is more than half the line's length off the centreline is passed beside, not crossed,
+and the truth says so (see `truth.Trajectory.line_crossings`).
 
 Sampling: fixes at t = i / rate_hz from 0 to the end; the truth is evaluated exactly at
 those times and then noise is added (independent Gaussian noise on each horizontal axis,
@@ -56,6 +62,77 @@ SATS = 14.0
 HDOP = 0.7
 
 _EPOCH = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class PitLane:
+    """A pit lane beside the track, placed relative to a start/finish line: every
+    distance is in metres along the track after the line (negative: before it).
+
+    The car leaves the centreline at `entry_m`, moves `offset_m` sideways (positive
+    left) over `ramp_m`, holds that offset for `hold_m` and moves back over `ramp_m`. It
+    keeps to `speed_limit_mps` from `entry_m` until `limit_end_m` (None: until one grid
+    node past the lane's exit; else up to the first grid node at or past it, so the car
+    is at the limit there and speeds up within the next metre) and stops in the box at
+    `box_m` (None: the middle of the hold).
+    """
+
+    entry_m: float = PIT_ENTRY_AFTER_LINE_M
+    ramp_m: float = PIT_RAMP_M
+    hold_m: float = PIT_HOLD_M
+    offset_m: float = -20.0
+    speed_limit_mps: float = PIT_SPEED_LIMIT_MPS
+    box_m: float | None = None
+    limit_end_m: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.ramp_m > 0.0 and self.hold_m >= 0.0 and self.speed_limit_mps > 0.0):
+            raise ValueError("a pit lane needs positive ramps and speed limit")
+        hold_start = self.entry_m + self.ramp_m
+        if not hold_start <= self.box_at_m <= hold_start + self.hold_m:
+            raise ValueError("the pit box must lie where the lane holds its offset")
+        if self.limit_end_m is not None and not self.box_at_m < self.limit_end_m:
+            raise ValueError("the speed limit must end after the pit box")
+
+    @classmethod
+    def across_the_line(
+        cls,
+        *,
+        box_before_line_m: float = 80.0,
+        offset_m: float = -12.0,
+        ramp_m: float = 100.0,
+        before_box_m: float = 70.0,
+        after_line_m: float = 150.0,
+        speed_limit_mps: float = PIT_SPEED_LIMIT_MPS,
+    ) -> PitLane:
+        """A lane whose box lies `box_before_line_m` before the line and whose exit
+        crosses it, `offset_m` off the centreline (inside a 30 m line's half-length): the
+        speed limit ends at the line, the lane holds its offset `after_line_m` past it
+        and then merges back over `ramp_m`."""
+        entry = -box_before_line_m - before_box_m - ramp_m
+        return cls(
+            entry_m=entry,
+            ramp_m=ramp_m,
+            hold_m=after_line_m - entry - ramp_m,
+            offset_m=offset_m,
+            speed_limit_mps=speed_limit_mps,
+            box_m=-box_before_line_m,
+            limit_end_m=0.0,
+        )
+
+    @property
+    def exit_m(self) -> float:
+        return self.entry_m + 2.0 * self.ramp_m + self.hold_m
+
+    @property
+    def box_at_m(self) -> float:
+        if self.box_m is not None:
+            return self.box_m
+        return self.entry_m + self.ramp_m + 0.5 * self.hold_m
+
+    def excursion(self, line_at_m: float) -> LaneExcursion:
+        """The lane around the line that the car reaches after `line_at_m` metres."""
+        return LaneExcursion(line_at_m + self.entry_m, self.ramp_m, self.hold_m, self.offset_m)
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +185,13 @@ def started_at_for_seed(seed: int) -> dt.datetime:
 
 
 def _check_arguments(
-    circuit: Circuit, rate_hz: float, laps: int, seed: int, pit_after: int | None
+    circuit: Circuit,
+    rate_hz: float,
+    laps: int,
+    seed: int,
+    pit_after: int | None,
+    pit_lane: PitLane,
+    start_in_pit: bool,
 ) -> None:
     if not rate_hz > 0.0:
         raise ValueError("rate_hz must be positive")
@@ -118,9 +201,11 @@ def _check_arguments(
         raise ValueError("seed must be non-negative")
     if pit_after is not None and not 1 <= pit_after < laps:
         raise ValueError("pit_stop_after_lap must be between 1 and laps - 1")
-    pit_end = PIT_ENTRY_AFTER_LINE_M + 2.0 * PIT_RAMP_M + PIT_HOLD_M
-    if circuit.length_m < pit_end + 100.0:
+    pit_span = max(pit_lane.exit_m, 0.0) - min(pit_lane.entry_m, 0.0)
+    if circuit.length_m < pit_span + 100.0:
         raise ValueError(f"circuit is too short ({circuit.length_m:.0f} m) for a session")
+    if start_in_pit and not pit_lane.box_at_m < 0.0:
+        raise ValueError("a session can start in the pit lane only if its box is before the line")
 
 
 def _pace_factors(seed: int, laps: int, driver: Driver) -> FloatArray:
@@ -180,6 +265,8 @@ def make_session(
     heading_noise_deg: float = 0.5,
     accel_noise_mps2: float = 0.05,
     yaw_rate_noise_dps: float = 0.2,
+    pit_lane: PitLane | None = None,
+    start_in_pit: bool = False,
 ) -> SyntheticSession:
     """Generate a session on `circuit` (see the module docstring for its course).
 
@@ -188,9 +275,12 @@ def make_session(
     travel (the default, 20 m to the right, is the outside of the counter-clockwise demo
     circuit). Set every noise argument to 0 for a noiseless recording. The pit lane is a
     plain sideways offset: on a circuit where another part of the track runs that close
-    to the main straight it would overlap it (the truth is unaffected).
+    to the main straight it would overlap it (the truth is unaffected). `pit_lane`
+    replaces the default lane (and `pit_lane_offset_m`); `start_in_pit` starts the
+    session standing in that lane's box, which must then lie before the line.
     """
-    _check_arguments(circuit, rate_hz, laps, seed, pit_stop_after_lap)
+    lane = pit_lane if pit_lane is not None else PitLane(offset_m=pit_lane_offset_m)
+    _check_arguments(circuit, rate_hz, laps, seed, pit_stop_after_lap, lane, start_in_pit)
     if any(not 0.0 < s < circuit.length_m for s in sector_s_m):
         raise ValueError("sector_s_m must lie strictly between 0 and the lap length")
     if pit_stop_s < 0.0 or gps_gap_s <= 0.0:
@@ -206,7 +296,8 @@ def make_session(
         start_finish_s_m=start_finish_s_m,
         pit_stop_after_lap=pit_stop_after_lap,
         pit_stop_s=pit_stop_s,
-        pit_lane_offset_m=pit_lane_offset_m,
+        pit_lane=lane,
+        start_in_pit=start_in_pit,
     )
     duration = trajectory.duration_s
     start_finish = timing_line(circuit, start_finish_s_m)
@@ -256,20 +347,23 @@ def _drive(
     start_finish_s_m: float,
     pit_stop_after_lap: int | None,
     pit_stop_s: float,
-    pit_lane_offset_m: float,
+    pit_lane: PitLane,
+    start_in_pit: bool,
 ) -> tuple[Trajectory, tuple[float, float] | None]:
     """The true trajectory of the whole session and the pit stop's interval."""
     length, step = circuit.length_m, circuit.spacing_m
-    lead = min(START_BEFORE_LINE_M, 0.1 * length)
+    lead = -pit_lane.box_at_m if start_in_pit else min(START_BEFORE_LINE_M, 0.1 * length)
     last_line = lead + laps * length
     nodes = int((last_line + length - min(STOP_BEFORE_LINE_M, 0.15 * length)) / step)
     distance = np.arange(nodes + 1) * step
     start_s = start_finish_s_m - lead
 
-    excursions: tuple[LaneExcursion, ...] = ()
-    if pit_stop_after_lap is not None:
-        entry = lead + pit_stop_after_lap * length + PIT_ENTRY_AFTER_LINE_M
-        excursions = (LaneExcursion(entry, PIT_RAMP_M, PIT_HOLD_M, pit_lane_offset_m),)
+    # The crossings (counted from 0, the one that starts lap 1) that a pit lane lies
+    # around: the start in the pit box, the pit stop after lap k.
+    pit_lines = ([0] if start_in_pit else []) + (
+        [pit_stop_after_lap] if pit_stop_after_lap is not None else []
+    )
+    excursions = tuple(pit_lane.excursion(lead + k * length) for k in pit_lines)
     offset, offset_d1, offset_d2 = lane_offset(excursions, distance)
     path = path_point(circuit, start_s + distance, offset, offset_d1, offset_d2)
     if np.any(1.0 - offset * circuit.curvature_1pm(start_s + distance) < 0.3):
@@ -282,19 +376,27 @@ def _drive(
     )
     stops = {0: IDLE_S, nodes: IDLE_S}
     box: int | None = None
-    for excursion in excursions:
-        # One node beyond each end, so the car cannot speed up inside the lane's ends.
-        in_lane = (distance >= excursion.start_m - step) & (distance <= excursion.end_m + step)
-        v_limit = np.where(in_lane, np.minimum(v_limit, PIT_SPEED_LIMIT_MPS), v_limit)
-        box = round(excursion.middle_m / step)
+    for k, excursion in zip(pit_lines, excursions, strict=True):
+        # One node beyond each end, so the car cannot speed up inside the lane's ends;
+        # or up to the first node at or past the end of the limit, so that the car is at
+        # the limit there and speeds up from the next node on.
+        in_lane = distance >= excursion.start_m - step
+        if pit_lane.limit_end_m is None:
+            in_lane &= distance <= excursion.end_m + step
+        else:
+            in_lane &= distance < lead + k * length + pit_lane.limit_end_m + step
+        v_limit = np.where(in_lane, np.minimum(v_limit, pit_lane.speed_limit_mps), v_limit)
+        at = excursion.middle_m if pit_lane.box_m is None else lead + k * length + pit_lane.box_m
+        box = round(at / step)
         v_limit[box] = 0.0
-        stops[box] = pit_stop_s
+        if box != 0:  # the start in the box is the session's first stop
+            stops[box] = pit_stop_s
     # The limits hold on the path; the grid is in station metres.
     v_limit = v_limit / path.stretch
     v_limit[0] = v_limit[-1] = 0.0
     motion = Motion.from_profile(limit_acceleration(v_limit, step, driver), step, stops)
     trajectory = Trajectory(circuit, motion, start_s, excursions)
-    if box is None:
+    if pit_stop_after_lap is None or box is None:
         return trajectory, None
     arrive = float(motion.time_at(np.array([box * step]))[0])
     return trajectory, (arrive, arrive + pit_stop_s)
