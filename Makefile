@@ -86,11 +86,12 @@ unit: $(STAMP) postgresql ui chromium
 
 test: lint typecheck jstest unit
 
-bench: $(STAMP)
+bench: $(STAMP) ui chromium
 	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_accuracy.py
 	$(BIN)/python bench/bench_server.py
+	$(BIN)/python bench/bench_ui.py
 
 # Copy the firmware to an RS-Core board over USB serial: make deploy PORT=/dev/ttyUSB0
 # (firmware/*.py incl. main.py and rs_protocol.py to the board's root, firmware/board/*.py

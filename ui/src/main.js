@@ -3,7 +3,7 @@ import { adoptToken, getToken } from "./lib/token.js";
 import { applyTheme, loadSettings } from "./lib/settings.js";
 import { match } from "./lib/router.js";
 import { listen } from "./lib/sse.js";
-import { apiUrl } from "./lib/api.js";
+import { apiUrl, prefetch } from "./lib/api.js";
 import { clear, h } from "./lib/dom.js";
 import { registerServiceWorker } from "./lib/pwa.js";
 import * as pitlane from "./views/pitlane.js";
@@ -56,10 +56,29 @@ async function render() {
   if (route.name === "pitlane") view = pitlane;
   else if (route.name === "tracks") view = tracks;
   else if (route.name === "settings") view = settingsView;
-  else if (route.name === "session") view = await import("./views/session.js");
+  else if (route.name === "session") {
+    // The session's document is fetched while its view's code loads, not after.
+    prefetch(`/api/sessions/${encodeURIComponent(route.params[0])}`);
+    view = await loadSessionView();
+  }
   else view = { render: notFound };
   if (id !== renderId) return; // another navigation happened meanwhile
   cleanup = (await view.render(main, app, ...route.params)) || null;
+}
+
+// Session Details' code (its view, the charts, the trace reader), fetched once the
+// first view is on screen and the browser is idle, so that opening a session does not
+// wait for it: a tap on the Pit Lane is what a user does next.
+const loadSessionView = () => import("./views/session.js");
+function warmSessionView() {
+  const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 500));
+  idle(() => {
+    loadSessionView()
+      .then((module) => module.preload?.())
+      .catch(() => {
+        /* offline: it loads when it is needed */
+      });
+  });
 }
 
 function notFound(root) {
@@ -120,5 +139,8 @@ applyTheme(loadSettings());
 adoptToken();
 registerServiceWorker(app);
 render().then(() => {
-  if (getToken()) startEvents();
+  if (getToken()) {
+    startEvents();
+    warmSessionView();
+  }
 });

@@ -131,38 +131,81 @@ export class GGDiagram {
     this.canvas = canvas;
     this.laps = [];
     this.cursor = null;
-    this.resize = new ResizeObserver(() => this.draw());
+    this.resize = new ResizeObserver(() => this.schedule());
     this.resize.observe(canvas);
   }
 
   destroy() {
     this.resize.disconnect();
+    cancelAnimationFrame(this.frame);
+  }
+
+  /** Draw once in the next frame, however many changes come before it. */
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
   }
 
   set(laps) {
     this.laps = laps;
-    this.draw();
+    this.stale = true;
+    this.schedule();
   }
 
+  /** Only the marker moves: the points are drawn once, into a cached layer. */
   setCursor(point) {
     this.cursor = point;
-    this.draw();
+    this.schedule();
   }
 
   draw() {
     const rect = this.canvas.getBoundingClientRect();
     if (!rect.width) return;
     const dpr = window.devicePixelRatio || 1;
-    this.canvas.width = Math.round(rect.width * dpr);
-    this.canvas.height = Math.round(rect.height * dpr);
+    const width = Math.round(rect.width * dpr);
+    const height = Math.round(rect.height * dpr);
+    if (!this.base || this.base.width !== width || this.base.height !== height) {
+      this.base = document.createElement("canvas");
+      this.base.width = width;
+      this.base.height = height;
+      this.stale = true;
+    }
+    const geometry = this.geometry(rect);
+    if (this.stale) {
+      this.drawBase(this.base.getContext("2d"), rect, dpr, geometry);
+      this.stale = false;
+    }
+    if (this.canvas.width !== width || this.canvas.height !== height) {
+      this.canvas.width = width;
+      this.canvas.height = height;
+    }
     const ctx = this.canvas.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    ctx.drawImage(this.base, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const { cx, cy, k } = geometry;
+    if (this.cursor && Number.isFinite(this.cursor[0])) {
+      ctx.strokeStyle = themeColours().text;
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.arc(cx - k * this.cursor[0], cy - k * this.cursor[1], 6, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+  }
+
+  geometry(rect) {
+    const size = Math.min(rect.width, rect.height);
+    const maxG = 1.75;
+    return { cx: rect.width / 2, cy: rect.height / 2, k: (size / 2 - 12) / maxG, maxG };
+  }
+
+  drawBase(ctx, rect, dpr, { cx, cy, k, maxG }) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const c = themeColours();
-    const size = Math.min(rect.width, rect.height);
-    const cx = rect.width / 2;
-    const cy = rect.height / 2;
-    const maxG = 1.75;
-    const k = (size / 2 - 12) / maxG;
     ctx.clearRect(0, 0, rect.width, rect.height);
     ctx.strokeStyle = c.grid;
     ctx.fillStyle = c.muted;
@@ -189,13 +232,6 @@ export class GGDiagram {
         // Lateral positive to the left: drawn to the left, as the driver feels it.
         ctx.fillRect(cx - k * gx[i] - 1, cy - k * gy[i] - 1, 2, 2);
       }
-    }
-    if (this.cursor && Number.isFinite(this.cursor[0])) {
-      ctx.strokeStyle = c.text;
-      ctx.lineWidth = 2;
-      ctx.beginPath();
-      ctx.arc(cx - k * this.cursor[0], cy - k * this.cursor[1], 6, 0, 2 * Math.PI);
-      ctx.stroke();
     }
   }
 }

@@ -36,17 +36,28 @@ export class TrackMap {
     this.laps = []; // [{trace, colour, reference}]
     this.lines = { startFinish: null, sectors: [], placed: [] };
     this.cursorIndex = -1;
-    this.resize = new ResizeObserver(() => this.draw());
+    this.resize = new ResizeObserver(() => this.schedule());
     this.resize.observe(canvas);
     canvas.addEventListener("pointerdown", (e) => this.pick(e));
   }
 
   destroy() {
     this.resize.disconnect();
+    cancelAnimationFrame(this.frame);
+  }
+
+  /** Draw once in the next frame, however many changes come before it. */
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
   }
 
   setLaps(laps) {
     this.laps = laps;
+    this.stale = true;
     const ref = laps.find((l) => l.reference) || laps[0];
     if (ref && (!this.proj || this.refLap !== ref.trace.lap)) {
       this.refLap = ref.trace.lap;
@@ -64,17 +75,20 @@ export class TrackMap {
         this.bounds = { x0, y0, x1, y1 };
       }
     }
-    this.draw();
+    this.schedule();
   }
 
   setLines(lines) {
     this.lines = { ...this.lines, ...lines };
-    this.draw();
+    this.stale = true;
+    this.schedule();
   }
 
+  /** Moving the cursor redraws only the marker over the cached drawing of the laps:
+   * a touch must answer within a frame on a slow phone. */
   setCursor(index) {
     this.cursorIndex = index;
-    this.draw();
+    this.schedule();
   }
 
   view() {
@@ -99,9 +113,32 @@ export class TrackMap {
     const rect = canvas.getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
     if (!rect.width || !rect.height) return;
-    canvas.width = Math.round(rect.width * dpr);
-    canvas.height = Math.round(rect.height * dpr);
+    const width = Math.round(rect.width * dpr);
+    const height = Math.round(rect.height * dpr);
+    if (!this.base || this.base.width !== width || this.base.height !== height) {
+      this.base = document.createElement("canvas");
+      this.base.width = width;
+      this.base.height = height;
+      this.stale = true;
+    }
+    if (this.stale) {
+      this.drawBase(rect, dpr);
+      this.stale = false;
+    }
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
     const ctx = canvas.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    ctx.drawImage(this.base, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    this.drawOverlay(ctx);
+  }
+
+  drawBase(rect, dpr) {
+    const ctx = this.base.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, rect.width, rect.height);
     if (!this.proj || !this.bounds) return;
@@ -130,6 +167,15 @@ export class TrackMap {
     const warn = styles.getPropertyValue("--warn").trim() || "#fc0";
     for (const s of this.lines.sectors || []) line(s, text, 3);
     line(this.lines.startFinish, warn, 5);
+  }
+
+  drawOverlay(ctx) {
+    if (!this.proj || !this.bounds) return;
+    const v = this.view();
+    const styles = getComputedStyle(document.documentElement);
+    const text = styles.getPropertyValue("--text").trim() || "#fff";
+    const warn = styles.getPropertyValue("--warn").trim() || "#fc0";
+    const ref = this.laps.find((l) => l.reference);
     for (const [k, p] of (this.lines.placed || []).entries()) {
       const [px, py] = v.toPx(...this.proj.toXY(p[0], p[1]));
       ctx.fillStyle = k === 0 ? warn : text;
@@ -177,23 +223,35 @@ export class TrackMap {
     let min = Infinity;
     let max = -Infinity;
     for (const s of speed) if (Number.isFinite(s)) { min = Math.min(min, s); max = Math.max(max, s); }
+    // Speed in 24 colour steps: a run of segments in one step is one stroke, not one
+    // stroke per segment (a 2,000-point lap is then tens of strokes, not thousands).
+    const STEPS = 24;
+    const step = (s) => Math.round(((s - min) / Math.max(1, max - min)) * (STEPS - 1));
     ctx.lineWidth = 5;
     let prev = null;
+    let current = -1;
     for (let i = 0; i < lat.length; i++) {
       if (!Number.isFinite(lat[i])) {
+        if (current >= 0) ctx.stroke();
+        current = -1;
         prev = null;
         continue;
       }
       const p = v.toPx(...this.proj.toXY(lat[i], lon[i]));
       if (prev) {
-        ctx.strokeStyle = speedColour((speed[i] - min) / Math.max(1, max - min));
-        ctx.beginPath();
-        ctx.moveTo(prev[0], prev[1]);
+        const k = Number.isFinite(speed[i]) ? step(speed[i]) : 0;
+        if (k !== current) {
+          if (current >= 0) ctx.stroke();
+          ctx.strokeStyle = speedColour(k / (STEPS - 1));
+          ctx.beginPath();
+          ctx.moveTo(prev[0], prev[1]);
+          current = k;
+        }
         ctx.lineTo(p[0], p[1]);
-        ctx.stroke();
       }
       prev = p;
     }
+    if (current >= 0) ctx.stroke();
     this.speedRange = [min, max];
   }
 

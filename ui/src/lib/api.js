@@ -84,9 +84,21 @@ export async function sendJson(path, method, body) {
 // out of reach, with when it was fetched.
 const CACHE_PREFIX = "racesense.cache:";
 
+// GETs started ahead of the view that reads them (see main.js): used once, by the
+// next getCached of the same path.
+const early = new Map();
+
+export function prefetch(path) {
+  const pending = getJson(path);
+  pending.catch(() => {}); // its reader sees the failure
+  early.set(path, pending);
+}
+
 export async function getCached(path, storage = globalThis.localStorage) {
   try {
-    const data = await getJson(path);
+    const pending = early.get(path);
+    early.delete(path);
+    const data = await (pending ?? getJson(path));
     try {
       storage.setItem(CACHE_PREFIX + path, JSON.stringify({ at: Date.now(), data }));
     } catch {

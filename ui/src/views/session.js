@@ -13,6 +13,11 @@ const STATUS_SENTENCE = {
   processing: "Being analysed…",
 };
 
+/** Load the code this view needs later (charts, trace reader) ahead of time. */
+export function preload() {
+  return Promise.all([import("../lib/traces.js"), import("../components/charts.js")]);
+}
+
 export async function render(root, app, sessionId) {
   document.title = "Session · Racesense";
   const settings = loadSettings();
@@ -90,6 +95,8 @@ export async function render(root, app, sessionId) {
     if (lapsChanged) {
       selection = new LapSelection(doc, settings.theme === "sunlight" ? LAP_COLOURS_SUNLIGHT : LAP_COLOURS);
       if (tracesModule) tracesModule.forgetTraces(sessionId);
+      // The reference lap's trace is on its way while the table is drawn.
+      if (doc.laps?.length) fetchTraces([...selection.laps]);
     }
     drawTable();
     traces.hidden = !doc.laps?.length;
@@ -165,6 +172,15 @@ export async function render(root, app, sessionId) {
     } catch (err) {
       app.notice(`Lap ${number} was not changed: ${err.message}`, { error: true });
     }
+  }
+
+  function fetchTraces(laps) {
+    import("../lib/traces.js")
+      .then((module) => {
+        tracesModule ??= module;
+        for (const n of laps) module.loadTrace(sessionId, n).catch(() => {});
+      })
+      .catch(() => {});
   }
 
   async function drawTraces() {
