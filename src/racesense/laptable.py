@@ -19,7 +19,12 @@ def render(analysis: SessionAnalysis, source: str = "") -> str:
     lines: list[str] = []
     track = analysis.track
     if track is not None:
-        where = {"list": "from the track list", "detected": "detected", "user": "given"}
+        where = {
+            "list": "from the track list",
+            "detected": "detected",
+            "user": "given",
+            "file": "from the file",
+        }
         lines.append(f"{track.name} (start/finish {where.get(track.source, track.source)})")
     if source:
         lines.append(
