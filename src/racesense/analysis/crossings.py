@@ -1,20 +1,50 @@
 """Where and when the car crosses a timing line, to a few milliseconds.
 
-Finding a crossing is geometry: the step between two consecutive fixes intersects
-the line, going the way the line faces. Timing it is estimation. Interpolating
-between the two fixes either side is only as good as those two fixes: with 1 m of
-GNSS noise at 50 m/s that alone is +-20 ms. So each crossing is estimated from every
-fix within about a second of it, together with the GNSS speed:
+Finding a crossing is geometry: the step between two consecutive fixes intersects the
+line, going the way the line faces. GNSS noise near the line can make one pass cross it
+forward, back and forward again: the crossing steps of one pass (each within a window of
+the previous) are one crossing.
+
+Timing it is estimation. Interpolating between the two fixes either side is only as good
+as those two fixes: with 1.5 m of GNSS noise at 17 m/s (a pit lane) that alone is
++-90 ms. So each crossing is estimated from every fix around it, together with the GNSS
+speed and course:
 
     d_k = signed distance of fix k from the line, along the line's normal
-    D(t) = integral of speed * cos(course - normal): how far the car has moved
-           along the normal since the start of the window, known smoothly from
-           the Doppler speed, which is far less noisy than positions
+    D(t) = integral of speed * cos(course - normal): how far the car has moved along
+           the normal since the start of the window. It is the exact rate of change of
+           the distance from the line on any path, straight or curved, at any speed or
+           acceleration (the cosine is signed: a hairpin that turns back is followed
+           too), and the Doppler speed it comes from is far less noisy than positions
     d_k = D(t_k) + c + noise   for every fix k in the window
 
-The offset c is the mean of d_k - D(t_k) (after dropping outliers), and the
-crossing is where D(t) + c = 0. Without a speed channel a quadratic least-squares
-fit of d_k against t_k does the same job less well.
+The offset c is the mean of d_k - D(t_k) (after dropping outliers), and the crossing is
+where D(t) + c rises through 0 nearest the pass, inside that step by the trapezoidal
+model (speed linear across the step) rather than a straight line.
+
+The rate is the only thing the window trusts from the logger's channels, so one glitch
+must not spoil it: a rate farther than 10 % of the speed from the median of the five
+around it is replaced by that median (some loggers' headings swing by 36 and then 144
+degrees for two samples; a car's own motion never strays that far).
+
+Only c is fitted, so the timing error is the noise of its mean: sigma / sqrt(fixes),
+divided by the speed along the normal. A fixed window times a slow crossing (a pit lane
+exit at 60 km/h) three times worse than a fast one. So the window is at least WINDOW_S
+either side and grows until that error is PRECISION_S, up to MAX_WINDOW_S. Sigma is
+measured from the fixes themselves, and only its part that is independent from one fix
+to the next (from the differences of consecutive residuals): a receiver's slow errors,
+steps and drifts, do not average out, and a longer window would only take in more of
+them. The window stops at gaps and at a stop (the speed of a car at rest is noise folded
+to positive values, which the integral would turn into a drift).
+
+Without a speed channel the distances alone say when: a robust least-squares cubic of
+d_k against t_k, centred on the crossing and re-centred twice on its estimate. Constant
+acceleration is its quadratic part, a curve or a change of acceleration its cubic part;
+the odd terms cost no precision at the centre of a symmetric window, and a window centred
+on a sudden change of acceleration (a pit speed limit that ends at the line) leaves the
+root unbiased. The window grows as above, up to FIT_MAX_WINDOW_S: farther out,
+polynomials stop describing a car. This is noise-limited: positions alone time a
+crossing two to three times less precisely than with the Doppler speed.
 """
 
 from __future__ import annotations
@@ -27,14 +57,28 @@ import numpy.typing as npt
 
 from racesense.analysis import kernels
 from racesense.analysis.clean import BoolArray, Fixes
+from racesense.analysis.kernels.lines import estimate_passes
 from racesense.analysis.telemetry import FloatArray
 from racesense.analysis.track import GateXY
 
-# Half-width of the estimation window. Longer averages more noise; the cos() term
-# keeps the model exact on curves, so the limit is how well speed is known.
+# Half-width of the estimation window: at least this, and (with a speed channel) up to
+# MAX_WINDOW_S, until the crossing is known to PRECISION_S (one standard deviation).
 WINDOW_S = 1.5
+MAX_WINDOW_S = 6.0
+PRECISION_S = 0.003
+# Without a speed channel the fit's window stops here: a polynomial describes a car's
+# motion over a few seconds at most.
+FIT_MAX_WINDOW_S = 2.0
+# A fix slower than this is a stop: the window does not reach across it.
+STOP_MPS = 1.0
 # A crossing slightly beyond a line end still counts: GNSS noise moves the path too.
 _END_TOLERANCE_M = 2.0
+# Residuals farther than this many robust standard deviations (plus a floor, for
+# noiseless data) from the median are outliers.
+_OUTLIER_SIGMAS = 3.0
+_OUTLIER_FLOOR_M = 0.5
+# The fit's window moves to its estimate and is fitted again, this many times.
+_FIT_RECENTRE = 2
 
 
 @dataclass(frozen=True)
@@ -43,6 +87,20 @@ class Crossing:
     t_s: float
     speed_mps: float
     across_gap: bool
+
+
+@dataclass(frozen=True)
+class _Passes:
+    """The passes over a line: the crossing steps first[j]..last[j] of each, their
+    interpolated times' first, last and middle (median), and whether a step crossed a
+    gap."""
+
+    first: npt.NDArray[np.intp]
+    last: npt.NDArray[np.intp]
+    t_first_s: FloatArray
+    t_last_s: FloatArray
+    centre_s: FloatArray
+    across_gap: BoolArray
 
 
 def _offset_m(gate: GateXY) -> float:
@@ -77,55 +135,130 @@ def orient(fixes: Fixes, gate: GateXY) -> GateXY:
     return gate if fwd.shape[0] >= back.shape[0] else gate.reversed()
 
 
-def _window(gap_after: BoolArray, i: int, half: int) -> tuple[int, int]:
-    """Fixes [lo, hi) around step i -> i+1, stopping at gaps on either side."""
-    n = gap_after.shape[0]
-    lo = max(0, i - half)
-    hi = min(n, i + 2 + half)
-    before = np.flatnonzero(gap_after[lo:i])
-    if before.shape[0]:
-        lo = lo + int(before[-1]) + 1
-    after = np.flatnonzero(gap_after[i + 1 : hi - 1])
-    if after.shape[0]:
-        hi = i + 1 + int(after[0]) + 1
+def _passes(fixes: Fixes, gate: GateXY, window_s: float) -> _Passes | None:
+    """Group the crossing steps into passes: a step within `window_s` (or two periods)
+    of the previous one is the same pass."""
+    idx, frac = _candidates(fixes, gate, forward=True)
+    if idx.shape[0] == 0:
+        return None
+    t = fixes.t_s
+    t_step = t[idx] + frac * (t[idx + 1] - t[idx])
+    starts = np.concatenate(([True], np.diff(t_step) >= max(window_s, 2 * fixes.period_s)))
+    begin = np.flatnonzero(starts)
+    end = np.append(begin[1:], idx.shape[0]) - 1
+    # The steps are in time order: a pass's median time is its middle step's (or the
+    # mean of its two middle steps').
+    centre = 0.5 * (t_step[(begin + end) // 2] + t_step[(begin + end + 1) // 2])
+    gaps = np.logical_or.reduceat(fixes.gap_after[idx], begin)
+    return _Passes(idx[begin], idx[end], t_step[begin], t_step[end], centre, gaps)
+
+
+def _fit_window(
+    fixes: Fixes, centre_s: float, half_s: float, step_lo: int, step_hi: int
+) -> tuple[int, int]:
+    """Fixes [lo, hi) within half_s of centre_s, not across a gap or a stop outside the
+    steps step_lo..step_hi."""
+    t = fixes.t_s
+    lo = int(np.searchsorted(t, centre_s - half_s, side="left"))
+    hi = int(np.searchsorted(t, centre_s + half_s, side="right"))
+    lo, hi = min(lo, step_lo), max(hi, step_hi + 2)
+    before = fixes.gap_after[lo:step_lo] | (fixes.speed_mps[lo:step_lo] < STOP_MPS)
+    stops = np.flatnonzero(before)
+    if stops.shape[0]:
+        lo += int(stops[-1]) + 1
+    after_gap = np.flatnonzero(fixes.gap_after[step_hi + 1 : hi - 1])
+    if after_gap.shape[0]:
+        hi = step_hi + 2 + int(after_gap[0])
+    after_stop = np.flatnonzero(fixes.speed_mps[step_hi + 2 : hi] < STOP_MPS)
+    if after_stop.shape[0]:
+        hi = step_hi + 2 + int(after_stop[0])
     return lo, hi
 
 
-def _estimate_with_fit(t: FloatArray, across: FloatArray, t_guess: float) -> float:
-    """Root of a least-squares polynomial of distance against time (NaN if none)."""
-    if t.shape[0] < 4:
-        return math.nan
-    tc = t - t_guess
-    degree = 2 if t.shape[0] >= 6 else 1
-    coef = np.polynomial.polynomial.polyfit(tc, across, degree)
+def _fit_root(tau: FloatArray, across: FloatArray) -> tuple[float, float, float] | None:
+    """Where the robust fit of `across` against `tau` rises through 0 nearest tau = 0,
+    its slope there, and the standard deviation of the residuals' part that is
+    independent from one fix to the next (see `_white_m`); None if it never does."""
+    n = tau.shape[0]
+    columns = 4 if n >= 10 else 3 if n >= 6 else 2 if n >= 4 else 0
+    if columns == 0:
+        return None
+    design = np.stack([tau**k for k in range(columns)], axis=-1)
+    keep = np.ones(n, dtype=bool)
+    for _ in range(3):
+        coef = np.linalg.lstsq(design[keep], across[keep], rcond=None)[0]
+        residual = across - design @ coef
+        median = float(np.median(residual[keep]))
+        spread = 1.4826 * float(np.median(np.abs(residual[keep] - median)))
+        inlier = np.abs(residual - median) <= _OUTLIER_SIGMAS * spread + _OUTLIER_FLOOR_M
+        if inlier.sum() < columns + 2 or np.array_equal(inlier, keep):
+            break
+        keep = inlier
+    # The fitted polynomial at the fixes' times: the step where it rises through 0
+    # nearest tau = 0, then the root inside that step.
+    fitted = design @ coef
+    rises = np.flatnonzero((fitted[:-1] < 0.0) & (fitted[1:] >= 0.0))
+    if rises.shape[0] == 0:
+        return None
+    k = int(rises[np.argmin(np.minimum(np.abs(tau[rises]), np.abs(tau[rises + 1])))])
     roots = np.polynomial.polynomial.polyroots(coef)
-    real = [float(r.real) for r in np.atleast_1d(roots) if abs(r.imag) < 1e-9]
-    if not real:
-        return math.nan
-    best = min(real, key=abs)
-    return t_guess + best
+    inside = [
+        float(r.real)
+        for r in np.atleast_1d(roots)
+        if abs(r.imag) < 1e-12 and tau[k] <= r.real <= tau[k + 1]
+    ]
+    root = (
+        inside[0]
+        if inside
+        else float(tau[k] - fitted[k] * (tau[k + 1] - tau[k]) / (fitted[k + 1] - fitted[k]))
+    )
+    slope = float(np.polynomial.polynomial.polyval(root, np.polynomial.polynomial.polyder(coef)))
+    return root, slope, _white_m(residual[keep])
+
+
+def _white_m(residual: FloatArray) -> float:
+    """The standard deviation of the part of `residual` that is independent from one
+    fix to the next, from the differences of consecutive residuals: only that part
+    averages out over more fixes (a receiver's slow errors, steps and drifts, do not)."""
+    if residual.shape[0] < 3:
+        return 0.0
+    step = np.diff(residual)
+    return 1.4826 / math.sqrt(2.0) * float(np.median(np.abs(step - np.median(step))))
+
+
+def _estimate_with_fit(
+    fixes: Fixes, across: FloatArray, first: int, last: int, centre_s: float, window_s: float
+) -> float:
+    """One pass's crossing time from the distances alone (NaN if the fit has none)."""
+    half_s = window_s
+    estimate = math.nan
+    for _ in range(_FIT_RECENTRE + 1):
+        lo, hi = _fit_window(fixes, centre_s, half_s, first, last)
+        found = _fit_root(fixes.t_s[lo:hi] - centre_s, across[lo:hi])
+        if found is None:
+            return math.nan
+        root, slope, white = found
+        if not slope > 0.0:
+            return math.nan
+        estimate = centre_s + root
+        # A symmetric fit knows its value at the centre to 1.5 * white / sqrt(fixes).
+        need = (1.5 * white / (PRECISION_S * slope)) ** 2
+        half_s = min(max(window_s, 0.5 * need * fixes.period_s), FIT_MAX_WINDOW_S)
+        centre_s = estimate
+    return estimate
 
 
 def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Crossing]:
     """Every crossing of `gate` in the direction it faces, in time order."""
-    idx, frac = _candidates(fixes, gate, forward=True)
-    if idx.shape[0] == 0:
+    found = _passes(fixes, gate, window_s)
+    if found is None:
         return []
-    # Noise near the line makes one pass cross it forward, back and forward again:
-    # candidates within one estimation window of the previous are the same pass.
-    t_idx = fixes.t_s[idx]
-    same_pass = np.concatenate(([False], np.diff(t_idx) < max(window_s, 2 * fixes.period_s)))
-    idx, frac = idx[~same_pass], frac[~same_pass]
     t = fixes.t_s
-    half = max(2, math.ceil(window_s / max(fixes.period_s, 1e-3)))
-    normal_deg = gate.normal_bearing_deg()
-    ii = idx
-    t_linear = t[ii] + frac * (t[ii + 1] - t[ii])
-    speed = fixes.speed_mps[ii] + frac * (fixes.speed_mps[ii + 1] - fixes.speed_mps[ii])
-    across_gap = fixes.gap_after[ii]
+    period = max(fixes.period_s, 1e-3)
     if fixes.speed_from_gnss:
-        estimate = kernels.estimate_crossings(
-            fixes.t_s,
+        half = max(2, math.ceil(window_s / period))
+        estimate = estimate_passes(
+            t,
             fixes.x_m,
             fixes.y_m,
             gate.nx,
@@ -134,29 +267,41 @@ def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Cr
             fixes.speed_mps,
             fixes.course_deg,
             fixes.gap_after,
-            ii,
+            found.first,
+            found.last,
+            found.centre_s,
             half,
-            normal_deg,
+            max(half, math.ceil(MAX_WINDOW_S / period)),
+            gate.normal_bearing_deg(),
+            PRECISION_S,
+            STOP_MPS,
         )
     else:
         across = fixes.x_m * gate.nx + fixes.y_m * gate.ny - _offset_m(gate)
         estimate = np.array(
             [
-                _estimate_with_fit(t[lo:hi], across[lo:hi], float(tl))
-                for lo, hi, tl in (
-                    (*_window(fixes.gap_after, int(i), half), tl)
-                    for i, tl in zip(ii, t_linear, strict=True)
-                )
+                _estimate_with_fit(fixes, across, int(a), int(b), float(c), window_s)
+                for a, b, c in zip(found.first, found.last, found.centre_s, strict=True)
             ],
             dtype=np.float64,
         )
     # Noise moves the apparent crossing by a few fixes, not more: an estimate farther
-    # away means the model did not fit (a spin, a stop on the line), and the plain
-    # interpolation is the honest answer. Across a gap there is nothing to fit.
+    # from the pass's crossing steps means the model did not fit (a spin, a stop on the
+    # line), and the plain interpolation is the honest answer. Across a gap there is
+    # nothing to fit.
     limit_s = max(4 * fixes.period_s, 0.25)
-    bad = ~np.isfinite(estimate) | (np.abs(estimate - t_linear) > limit_s) | across_gap
-    estimate = np.where(bad, t_linear, estimate)
+    bad = (
+        ~np.isfinite(estimate)
+        | (estimate < found.t_first_s - limit_s)
+        | (estimate > found.t_last_s + limit_s)
+        | found.across_gap
+    )
+    estimate = np.where(bad, found.centre_s, estimate)
+    # The step that holds the estimate; a gap's crossing keeps its own step.
+    index = np.clip(np.searchsorted(t, estimate, side="right") - 1, 0, len(fixes) - 2)
+    index = np.where(found.across_gap, found.first, index)
+    speed = np.interp(estimate, t, fixes.speed_mps)
     return [
         Crossing(int(i), float(e), float(v), bool(g))
-        for i, e, v, g in zip(ii, estimate, speed, across_gap, strict=True)
+        for i, e, v, g in zip(index, estimate, speed, found.across_gap, strict=True)
     ]

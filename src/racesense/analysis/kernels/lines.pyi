@@ -31,4 +31,23 @@ def estimate_crossings(
     half: int,
     normal_deg: float,
 ) -> FloatArray: ...
+def estimate_passes(
+    t: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    nx: float,
+    ny: float,
+    offset_m: float,
+    speed: FloatArray,
+    course_deg: FloatArray,
+    gap_after: npt.NDArray[np.bool_],
+    first: npt.NDArray[np.intp],
+    last: npt.NDArray[np.intp],
+    centre_s: FloatArray,
+    half: int,
+    max_half: int,
+    normal_deg: float,
+    precision_s: float,
+    stop_mps: float,
+) -> FloatArray: ...
 def nearest_sq_m2(x: FloatArray, y: FloatArray, px: float, py: float) -> float: ...
