@@ -109,7 +109,6 @@ async function build() {
     .replace("%VERSION%", version)
     .replace('"%PRECACHE%"', JSON.stringify(precache));
   await writeFile(join(out, "sw.js"), sw);
-  await writeFile(join(out, "version.json"), JSON.stringify({ version }));
 
   await compressAll(out);
   return { version, script, style };

@@ -40,11 +40,13 @@ def running(
     workers: int | None = 1,
     start_timeout_s: float = 60.0,
     stop_timeout_s: float = 30.0,
+    port: int | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """Start a server with `env` added to this process's environment (on the embedded
     database: RACESENSE_DATABASE_URL is removed unless `env` sets it), wait until
-    /api/health answers, yield (process, port), and stop it afterwards."""
-    port = free_port()
+    /api/health answers, yield (process, port), and stop it afterwards. `port`: a
+    given one (a server started again at the same origin), else a free one."""
+    port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if k != "RACESENSE_DATABASE_URL"}
     full_env.update(env)
     command = [sys.executable, "-m", "racesense", "serve", "--host", "127.0.0.1"]

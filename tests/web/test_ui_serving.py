@@ -72,6 +72,7 @@ def test_the_service_worker_is_revalidated_and_caches_the_shell(
     for path in re.findall(r'"(/assets/[^"]+)"', precache.group(1)):
         assert sqlite_client.get(path).status_code == 200, path
     assert "/api/" in body  # and never caches the API
+    assert sqlite_client.get("/ui-config.json").json() == {"service_worker": True}
 
 
 def test_the_service_worker_can_be_switched_off_from_the_server(
@@ -83,6 +84,9 @@ def test_the_service_worker_can_be_switched_off_from_the_server(
     body = client.get("/sw.js").text
     assert "unregister()" in body and "caches.delete" in body
     assert "PRECACHE" not in body
+    config = client.get("/ui-config.json")
+    assert config.json() == {"service_worker": False}
+    assert config.headers["cache-control"] == "no-store"
 
 
 def test_an_unbuilt_ui_says_how_to_build_it(

@@ -426,6 +426,9 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
+SHUTDOWN_GRACE_S = 5
+
+
 def serve(app: ASGIApp, settings: Settings, *, host: str, port: int) -> None:
     """Run `app` on host:port until interrupted, with the limits of `settings`."""
     limits = Limits.from_settings(settings, raise_open_file_limit())
@@ -447,6 +450,11 @@ def serve(app: ASGIApp, settings: Settings, *, host: str, port: int) -> None:
         # uvicorn's own timer for the same wait, kept in step.
         timeout_keep_alive=max(1, math.ceil(limits.head_timeout_s)),
         log_level="info",
-        # Never log request URLs with their query: /api/events may carry a token.
+        # No access log: request lines are not worth their disk on a pit laptop, and a
+        # client that wrongly puts a token in a URL must not have it written down.
         access_log=False,
+        # Open event streams (every UI keeps one) would otherwise hold a stop for as
+        # long as they stay open; the UI reconnects by itself. An upload cut short
+        # here was never acknowledged, so its sender sends it again.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )

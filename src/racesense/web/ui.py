@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from racesense.web.errors import error_response
 
@@ -103,12 +103,12 @@ async def service_worker(request: Request) -> Response:
     return _file(request, path, "no-cache", {"Service-Worker-Allowed": "/"})
 
 
-@router.get("/version.json")
-async def version(request: Request) -> Response:
-    path = UI_DIR / "version.json"
-    if not path.is_file():
-        return Response('{"version": null}', media_type="application/json")
-    return _file(request, path, "no-cache")
+@router.get("/ui-config.json")
+async def ui_config(request: Request) -> Response:
+    """What the page asks before it registers its service worker: when the server has
+    switched it off, the page registers none (and removes any it has)."""
+    enabled = bool(request.app.state.settings.service_worker)
+    return JSONResponse({"service_worker": enabled}, headers={"Cache-Control": "no-store"})
 
 
 def page(request: Request) -> Response:

@@ -2,8 +2,23 @@
 // When a new version is waiting, the page says so and reloads on request.
 import { h } from "./dom.js";
 
-export function registerServiceWorker(app) {
+export async function registerServiceWorker(app) {
   if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
+  // The server can switch the worker off (RACESENSE_SERVICE_WORKER=off): then the page
+  // registers none and removes any it has, so a broken one strands nobody.
+  let enabled = true;
+  try {
+    const config = await fetch("/ui-config.json", { cache: "no-store" });
+    if (config.ok) enabled = (await config.json()).service_worker !== false;
+  } catch {
+    // offline: keep what is installed (it is what serves this page now)
+  }
+  if (!enabled) {
+    for (const registration of await navigator.serviceWorker.getRegistrations()) {
+      await registration.unregister();
+    }
+    return;
+  }
   navigator.serviceWorker
     .register("/sw.js", { scope: "/", updateViaCache: "none" })
     .then((registration) => {
