@@ -248,6 +248,13 @@ def _estimate_with_fit(
     return estimate
 
 
+def _fixes_in(span_s: float, period_s: float) -> int:
+    """How many fixes cover `span_s`. The period is a median of time steps, so 1.5 s at
+    20 Hz may come out as 30.000000001 fixes: rounded up as it stands, where a file's
+    clock happens to start would decide the window and move lap times by a millisecond."""
+    return math.ceil(span_s / period_s - 1e-6)
+
+
 def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Crossing]:
     """Every crossing of `gate` in the direction it faces, in time order."""
     found = _passes(fixes, gate, window_s)
@@ -256,7 +263,7 @@ def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Cr
     t = fixes.t_s
     period = max(fixes.period_s, 1e-3)
     if fixes.speed_from_gnss:
-        half = max(2, math.ceil(window_s / period))
+        half = max(2, _fixes_in(window_s, period))
         estimate = estimate_passes(
             t,
             fixes.x_m,
@@ -271,7 +278,7 @@ def crossings(fixes: Fixes, gate: GateXY, window_s: float = WINDOW_S) -> list[Cr
             found.last,
             found.centre_s,
             half,
-            max(half, math.ceil(MAX_WINDOW_S / period)),
+            max(half, _fixes_in(MAX_WINDOW_S, period)),
             gate.normal_bearing_deg(),
             PRECISION_S,
             STOP_MPS,
