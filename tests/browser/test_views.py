@@ -140,3 +140,22 @@ def test_settings_are_kept_and_the_sync_button_says_what_is_missing(new_page: An
     page.fill("#backend", "192.168.1.2")
     page.click("text=Save settings")
     assert "not a web address" in page.locator("form [role=status]").inner_text()
+
+
+def test_every_control_is_a_44_px_touch_target(new_page: Any, server: Server) -> None:
+    """Gloves, sun, one hand: every button, link-button and field is at least 44 px
+    high on a phone (text links inside sentences excepted)."""
+    session_id = server.sessions["racesense-park-demo.csv"]
+    for path in ("/", f"/sessions/{session_id}", "/tracks", "/settings"):
+        page = new_page(width=360, height=740, path=path)
+        page.wait_for_selector("main h1")
+        if "sessions" in path:
+            page.wait_for_selector(".chart canvas")
+        small = page.evaluate(
+            """() => [...document.querySelectorAll('button, .button, input, select')]
+                .filter(e => e.offsetParent !== null && !e.classList.contains('visually-hidden'))
+                .map(e => [e.textContent.trim() || e.name || e.id, e.getBoundingClientRect()])
+                .filter(([, r]) => r.height < 43.5 && !(r.width <= 24 && r.height <= 24))
+                .map(([name, r]) => `${name}: ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+        )
+        assert small == [], (path, small)
