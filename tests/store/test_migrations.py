@@ -88,3 +88,31 @@ def test_0005_fills_the_theoretical_best_from_stored_documents(database_url: str
         assert [tuple(r) for r in rows] == [("s0", 61.25, None), ("s1", None, None)]
     finally:
         engine.dispose()
+
+
+def test_0006_keeps_existing_syncs_with_no_ack_key(database_url: str) -> None:
+    """A sync handed out before 0006 survives with a null key (its uploads get a null
+    proof); a sync made after has its 32 bytes stored and read back."""
+    from racesense.store import syncs
+
+    engine = make_engine(database_url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0005")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO syncs (id, created_at, expires_at, device_id)"
+                    " VALUES ('old', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'RS-Core-7F3A')"
+                )
+            )
+        migrate(engine)
+        assert syncs.get(engine, "old") is not None
+        assert syncs.ack_key(engine, "old") is None
+        row, key = syncs.create(engine, 60.0)
+        assert len(key) == 32 and syncs.ack_key(engine, row.id) == key
+    finally:
+        engine.dispose()

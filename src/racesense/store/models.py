@@ -147,6 +147,9 @@ class Sync(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     device_id: Mapped[str | None] = mapped_column(String(64))
     report: Mapped[str | None] = mapped_column(Text)  # JSON: per-phase timings
+    # The secret the logger checks each upload's proof with (store/syncs.ack_proof): 32
+    # random bytes, handed to the browser once. Null for syncs made before release 0006.
+    ack_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class SyncFile(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from typing import Annotated, Any
@@ -42,7 +43,7 @@ async def create_sync(
     state = request.app.state
     ttl = state.settings.sync_ttl_s
     device_id = body.device_id if body else None
-    row = await run_in_threadpool(syncs.create, state.engine, ttl, device_id)
+    row, ack_key = await run_in_threadpool(syncs.create, state.engine, ttl, device_id)
     token, info = await run_in_threadpool(
         tokens.create, state.engine, f"sync {row.id}", "upload", sync_id=row.id, ttl_s=ttl
     )
@@ -53,6 +54,8 @@ async def create_sync(
         "upload_url": str(request.url_for("upload")),
         "token": token,
         "expires_at": iso_utc(row.expires_at),
+        # For the logger only, inside the encrypted sync request: base64url, no padding.
+        "ack_key": base64.urlsafe_b64encode(ack_key).rstrip(b"=").decode(),
     }
 
 

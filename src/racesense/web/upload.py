@@ -3,7 +3,8 @@
 The answer is small (an ESP32 reads at most 1 KB of it) and is given only after every
 file is on disk under its hash and its session (with its analysis job) is committed:
 an acknowledged upload is never lost. The same bytes again get 200 and the existing
-session; new bytes get 201.
+session; new bytes get 201. With a sync's upload token each file also gets `proof`, the
+HMAC that lets the logger trust the acknowledgement (store/syncs.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from racesense.store import sessions
+from racesense.store import sessions, syncs
 from racesense.store.blobs import HashMismatchError, SealedBlob, is_sha256
 from racesense.store.tokens import TokenInfo
 from racesense.web.auth import require
@@ -127,6 +128,11 @@ async def upload(
         raise ApiError(400, "bad_sha256", "X-Content-SHA256 needs exactly one file per request.")
 
     sealed = await run_in_threadpool(_seal, files, expected)
+    # A sync's token: each file's answer proves to the logger that the holder of the
+    # sync's key has these bytes (store/syncs.py). Other tokens get a null proof.
+    ack_key = None
+    if token.sync_id is not None:
+        ack_key = await run_in_threadpool(syncs.ack_key, state.engine, token.sync_id)
     results: list[dict[str, Any]] = []
     for received, blob in zip(files, sealed, strict=True):
         recorded = await run_in_threadpool(
@@ -152,6 +158,10 @@ async def upload(
                 "session_id": None if hidden else recorded.session_id,
                 "status": None if hidden else recorded.status,
                 "duplicate": recorded.duplicate,
+                # Computed only now: the file is on disk and its session committed.
+                "proof": None
+                if ack_key is None
+                else syncs.ack_proof(ack_key, blob.sha256, blob.size),
             }
         )
         if not recorded.duplicate:
