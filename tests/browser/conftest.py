@@ -123,8 +123,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(server: Server) -> Iterator[Any]:
+    """A browser for one test. Not kept for the session: Playwright's sync API runs an
+    asyncio loop on this thread while it is open, and the other tests that share this
+    xdist worker call asyncio.run(), which refuses to start inside a running loop."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
