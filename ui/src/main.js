@@ -59,6 +59,9 @@ async function render() {
   else if (route.name === "session") {
     // The session's document is fetched while its view's code loads, not after.
     prefetch(`/api/sessions/${encodeURIComponent(route.params[0])}`);
+    // Its charts and trace reader too, side by side with the view's own code.
+    const preload = Promise.all([import("./lib/traces.js"), import("./components/charts.js")]);
+    preload.catch(() => {});
     view = await loadSessionView();
   }
   else view = { render: notFound };
