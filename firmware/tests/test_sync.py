@@ -9,6 +9,7 @@ from http_test_server import LoopbackResolver, ScriptedServer
 from sync_fakes import FakeClock, FakeStorage, FakeWLAN, Network, Notes, sha256_file, write_file
 
 import rs_protocol
+from board.net import SocketNet
 from storage import Storage
 from sync import STATES, Sync, SystemClock
 from uploader import Uploader, UploadError, parse_url
@@ -443,19 +444,27 @@ def test_start_runs_in_the_background():
     assert asyncio.run(scenario())["state"] == "done"
 
 
+# Codes this firmware asks protocol.json for; until they are there each module falls back
+# to the closest existing code (getattr(rs_protocol, NAME, fallback)).
+PROPOSED_CODES = ("E_SERVER_PROOF", "E_TOKEN_EXPIRED", "E_RECORDING", "E_WIFI_SECURITY")
+
+
 def test_error_names_are_protocol_json_names():
+    import net_conn as net_module
     import sync as sync_module
     import uploader as uploader_module
     import wifi_join as wifi_module
 
-    for module in (sync_module, uploader_module, wifi_module):
+    for module in (sync_module, uploader_module, wifi_module, net_module):
         with open(module.__file__) as f:
             text = f.read()
         i = text.find('"E_')
         while i >= 0:
             end = text.find('"', i + 1)
             name = text[i + 1 : end]
-            assert getattr(rs_protocol, name, None) == name, (module.__name__, name)
+            if getattr(rs_protocol, name, None) != name:
+                assert name in PROPOSED_CODES, (module.__name__, name)
+                assert "getattr(rs_protocol, " + text[i : end + 1] in text, (module.__name__, name)
             i = text.find('"E_', end + 1)
 
 
@@ -466,13 +475,11 @@ def _real_sync(server, root, notes, **options):
     clock = SystemClock()
     wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=10, dhcp_ms=10, scan_ms=0)
     uploader = Uploader(
-        socket,
+        SocketNet(socket, getaddrinfo=LoopbackResolver(fail=("pit-laptop.local",))),
         clock,
-        getaddrinfo=LoopbackResolver(fail=("pit-laptop.local",)),
         device_id="RS-Core-7F3A",
         connect_timeout_ms=1000,
         io_timeout_ms=2000,
-        slice_ms=20,
         backoff_ms=20,
         log=lambda message: None,
         **options,

@@ -1,39 +1,49 @@
 """The uploader over real sockets to a real local HTTP server (http_test_server, a thread on
-127.0.0.1), under pytest and the MicroPython unix port alike. Failures that need a
-misbehaving peer come from the server's scripted modes; DNS comes from a stand-in
-resolver, so no name is ever looked up for real."""
+127.0.0.1), through the board's network adapter (board/net.py), under pytest and the
+MicroPython unix port alike. Failures that need a misbehaving peer come from the server's
+scripted modes; DNS comes from a stand-in resolver, so no name is ever looked up for
+real."""
 
 import asyncio
 import socket
 
 from http_test_server import LoopbackResolver, ScriptedServer
-from sync_fakes import FakeClock, FakeTLS, sha256_file, write_file
+from sync_fakes import FakeClock, FakeTLS, RecordingSocketModule, sha256_file, write_file
 
-from sync import SystemClock
-from uploader import Uploader, UploadError, parse_url, sha256_hex
+import rs_protocol
+from board.net import SocketNet
+from clock import SystemClock
+from uploader import Uploader, UploadError, ack_proof, parse_fallback, parse_url, sha256_hex
 
 TOKEN = "upload-token-0123"
 SYNC_ID = "9f86d081884c7d65"
 DEVICE_ID = "RS-Core-7F3A"
+ACK_KEY = bytes(range(32))
+# Codes proposed for protocol.json, and what the firmware uses until they are there.
+_PROOF_CODE = getattr(rs_protocol, "E_SERVER_PROOF", "E_SERVER_HASH")
+_TOKEN_CODE = getattr(rs_protocol, "E_TOKEN_EXPIRED", "E_HTTP")
 
 
 def _uploader(server, host="127.0.0.1", scheme="http", clock=None, **options):
     settings = {
         "connect_timeout_ms": 1000,
         "io_timeout_ms": 400,
-        "slice_ms": 20,
         "backoff_ms": 20,
     }
     settings.update(options)
     configure = {}
-    for name in ("ip_fallback", "cert_sha256"):
+    for name in ("ip_fallback", "cert_sha256", "ack_key"):
         if name in settings:
             configure[name] = settings.pop(name)
     resolver = settings.pop("getaddrinfo", None) or LoopbackResolver()
-    up = Uploader(
-        socket,
-        clock or SystemClock(),
+    net = SocketNet(
+        settings.pop("socket_mod", socket),
+        ssl_mod=settings.pop("ssl_mod", None),
         getaddrinfo=resolver,
+    )
+    up = Uploader(
+        net,
+        clock or SystemClock(),
         device_id=DEVICE_ID,
         log=lambda message: None,
         **settings,
@@ -41,6 +51,10 @@ def _uploader(server, host="127.0.0.1", scheme="http", clock=None, **options):
     url = scheme + "://" + host + ":" + str(server.port) + "/api/upload"
     up.configure(url, TOKEN, sync_id=SYNC_ID, **configure)
     return up
+
+
+def _bare_uploader():
+    return Uploader(SocketNet(socket), SystemClock())
 
 
 def _upload(up, path, **kwargs):
@@ -65,8 +79,8 @@ def _ticks_ms():
 
 def test_uploads_one_file_with_the_agreed_request():
     path = write_file("20260214-093000.csv", 100000)
-    with ScriptedServer() as server:
-        result = _upload(_uploader(server), path)
+    with ScriptedServer(ack_key=ACK_KEY) as server:
+        result = _upload(_uploader(server, ack_key=ACK_KEY), path)
     sha256 = sha256_file(path)
     assert result == {
         "sha256": sha256,
@@ -74,6 +88,7 @@ def test_uploads_one_file_with_the_agreed_request():
         "duplicate": False,
         "status": 201,
         "session_id": "s" + sha256[:8],
+        "proven": True,
     }
     request = server.requests[0]
     assert request["method"] == "POST" and request["path"] == "/api/upload"
@@ -155,7 +170,15 @@ def test_progress_is_rate_limited_and_ends_at_the_total():
         seen.append((clock.now_ms,) + args)
 
     with ScriptedServer() as server:
-        up = _uploader(server, clock=clock, open_file=SlowCard, progress_interval_ms=500)
+        # Virtual time runs as fast as the loop turns: no network deadline on it.
+        up = _uploader(
+            server,
+            clock=clock,
+            open_file=SlowCard,
+            progress_interval_ms=500,
+            connect_timeout_ms=10**9,
+            io_timeout_ms=10**9,
+        )
         _upload(up, path, index=2, count=3, progress=progress)
     assert seen[0][1:] == (2, 3, 0, 40 * 4096)
     assert seen[-1][1:] == (2, 3, 40 * 4096, 40 * 4096)
@@ -408,7 +431,7 @@ def test_bad_urls_are_e_url():
         None,
     )
     for url in bad:
-        up = Uploader(socket, SystemClock())
+        up = _bare_uploader()
         try:
             up.configure(url, TOKEN)
         except UploadError as exc:
@@ -418,7 +441,7 @@ def test_bad_urls_are_e_url():
 
 
 def test_bad_token_or_pin_is_e_message():
-    up = Uploader(socket, SystemClock())
+    up = _bare_uploader()
     for kwargs in ({"token": "a\r\nb"}, {"token": ""}, {"cert_sha256": "abc"}):
         args = {"token": TOKEN}
         args.update(kwargs)
@@ -431,7 +454,7 @@ def test_bad_token_or_pin_is_e_message():
 
 
 def test_endpoint_keeps_a_path_prefix():
-    up = Uploader(socket, SystemClock())
+    up = _bare_uploader()
     up.configure("http://pit/racesense/api/upload", TOKEN)
     assert up.endpoint("/api/syncs/x/report") == "/racesense/api/syncs/x/report"
 
@@ -459,11 +482,18 @@ def test_https_wrong_certificate_is_e_tls_pin_and_nothing_is_sent():
     assert server.requests[0].get("headers") is None  # the token never left
 
 
-def test_https_without_a_pin_or_tls_is_refused():
-    path = write_file("a.csv", 10)
+def test_https_without_a_pin_or_tls_is_refused_at_configure():
+    # At request time, before Wi-Fi is joined: no CA store, so without a pin nothing would
+    # vouch for the server; a build without ssl cannot do https at all.
     with ScriptedServer() as server:
-        _fails(_uploader(server, scheme="https", ssl_mod=FakeTLS()), path, "E_TLS_PIN")
-        _fails(_uploader(server, scheme="https", cert_sha256="ab" * 32), path, "E_TLS_PIN")
+        for options in ({"ssl_mod": FakeTLS()}, {"cert_sha256": "ab" * 32}):
+            try:
+                _uploader(server, scheme="https", **options)
+            except UploadError as exc:
+                assert exc.code == "E_TLS_PIN", exc.code
+                continue
+            raise AssertionError("configured https with " + repr(options))
+    assert server.connections == 0
 
 
 def test_https_on_a_build_that_cannot_show_the_certificate_is_refused():
@@ -485,3 +515,223 @@ def test_server_that_stops_reading_is_a_send_stall():
         elapsed_ms = _ticks_ms() - start
     assert "stalled sending" in exc.detail
     assert elapsed_ms < 10000
+
+
+# -- the acknowledgement's proof ------------------------------------------------------------
+
+
+def test_ack_proof_is_the_backends_hmac():
+    # HMAC-SHA256(ack_key, "<sha256>:<size>") as src/racesense/store/syncs.py makes it
+    # (this vector from CPython's hmac module).
+    expected = "272a320b90d1c3a9b6bdf58727e5bd44aa9c71d2704489e783cc60d59914c10f"
+    assert ack_proof(ACK_KEY, "ab" * 32, 123456) == expected
+    try:
+        import hashlib
+        import hmac
+    except ImportError:  # MicroPython: the vector above is the check
+        return
+    for size in (0, 1, 10**9):
+        message = ("cd" * 32 + ":" + str(size)).encode()
+        reference = hmac.new(ACK_KEY, message, hashlib.sha256).hexdigest()
+        assert ack_proof(ACK_KEY, "cd" * 32, size) == reference
+
+
+def test_an_echoed_hash_without_a_valid_proof_is_not_an_acknowledgement():
+    # Any host on the hotspot can echo a hash: without the sync's key it cannot prove it.
+    path = write_file("a.csv", 3000)
+    for mode in ("no_proof", "bad_proof"):
+        with ScriptedServer([mode], ack_key=ACK_KEY) as server:
+            exc = _fails(_uploader(server, ack_key=ACK_KEY), path, _PROOF_CODE)
+        assert ("no proof" if mode == "no_proof" else "wrong proof") in exc.detail
+        assert server.connections == 1  # the same server will not know the key next time
+        assert server.requests[0]["complete"]  # it did get the bytes: they stay pending
+
+
+def test_a_server_that_does_not_know_the_key_cannot_prove_it():
+    path = write_file("a.csv", 3000)
+    with ScriptedServer(ack_key=bytes(32)) as server:
+        _fails(_uploader(server, ack_key=ACK_KEY), path, _PROOF_CODE)
+
+
+def test_a_duplicate_is_proven_too():
+    path = write_file("a.csv", 3000)
+    with ScriptedServer(ack_key=ACK_KEY) as server:
+        up = _uploader(server, ack_key=ACK_KEY)
+        _upload(up, path)
+        again = _upload(up, path)
+    assert again["duplicate"] and again["proven"]
+
+
+def test_ack_key_must_be_32_bytes():
+    up = _bare_uploader()
+    for key in (b"", bytes(31), bytes(33), "0" * 32):
+        try:
+            up.configure("http://pit/api/upload", TOKEN, ack_key=key)
+        except UploadError as exc:
+            assert exc.code == "E_MESSAGE"
+            continue
+        raise AssertionError("accepted ack_key " + repr(key))
+
+
+def test_an_expired_token_is_its_own_error_and_not_retried():
+    path = write_file("a.csv", 1000)
+    with ScriptedServer(["status:401"] * 3) as server:
+        exc = _fails(_uploader(server), path, _TOKEN_CODE)
+    assert exc.status == 401 and "fresh token" in exc.detail
+    assert server.connections == 1
+
+
+# -- the IP fallback ------------------------------------------------------------------------
+
+
+def test_parse_fallback_takes_a_url_or_a_bare_address():
+    assert parse_fallback("http://192.168.43.10:8765/api/upload", "http", 80) == (
+        "192.168.43.10",
+        8765,
+    )
+    assert parse_fallback("https://192.168.43.10/api/upload", "https", 8443) == (
+        "192.168.43.10",
+        443,
+    )
+    assert parse_fallback("192.168.43.10", "http", 8765) == ("192.168.43.10", 8765)
+    assert parse_fallback("192.168.43.10:9000", "http", 8765) == ("192.168.43.10", 9000)
+    assert parse_fallback("[fe80::1]:9000", "http", 80) == ("fe80::1", 9000)
+    assert parse_fallback("fe80::1", "http", 8765) == ("fe80::1", 8765)
+    for bad in ("https://192.168.43.10/api/upload", "192.168.43.10:99999", "", "a/b", None):
+        try:
+            parse_fallback(bad, "http", 80)
+        except UploadError as exc:
+            assert exc.code == "E_URL", (bad, exc.code)
+            continue
+        raise AssertionError("accepted " + repr(bad))
+
+
+def test_fallback_given_as_a_full_url_is_dialled_by_its_ip():
+    # What the BLE request carries: the upload URL with the laptop's IP in it. Its host
+    # and port are dialled, never handed to getaddrinfo whole.
+    path = write_file("a.csv", 1000)
+    resolver = LoopbackResolver(fail=("pit-laptop.local",))
+    with ScriptedServer() as server:
+        fallback = "http://127.0.0.1:" + str(server.port) + "/api/upload"
+        up = _uploader(server, host="pit-laptop.local", getaddrinfo=resolver, ip_fallback=fallback)
+        assert _upload(up, path)["bytes"] == 1000
+    assert resolver.calls == ["pit-laptop.local", "127.0.0.1"]
+    assert server.requests[0]["headers"]["host"] == "pit-laptop.local:" + str(server.port)
+
+
+def test_a_fallback_url_with_another_scheme_is_refused():
+    up = _bare_uploader()
+    try:
+        up.configure(
+            "http://pit:8765/api/upload", TOKEN, ip_fallback="https://10.0.0.2:8765/api/upload"
+        )
+    except UploadError as exc:
+        assert exc.code == "E_URL"
+        return
+    raise AssertionError("accepted a fallback with another scheme")
+
+
+# -- TLS on non-blocking sockets ------------------------------------------------------------
+
+
+def test_tls_send_stall_is_not_fatal_on_a_non_blocking_socket():
+    # MicroPython's TLS over a socket with a timeout turns the first send stall into a
+    # permanent ETIMEDOUT on that socket (FakeTLS plays it, sticky); the adapter gives
+    # TLS a non-blocking socket, where the same stall is "want write" and passes.
+    path = write_file("a.csv", 20000)
+    tls = FakeTLS(stall_once=True)
+    sockets = RecordingSocketModule(socket)
+    pin = sha256_hex(tls.der)
+    with ScriptedServer() as server:
+        up = _uploader(
+            server, scheme="https", ssl_mod=tls, socket_mod=sockets, cert_sha256=pin, attempts=1
+        )
+        result = _upload(up, path)
+    assert result["bytes"] == 20000 and result["sha256"] == sha256_file(path)
+    assert tls.stalls == ["would_block"]
+    assert [s.timeout_s for s in sockets.made] == [0]  # non-blocking, never a timeout
+
+
+def test_tls_handshake_is_driven_without_blocking_and_the_pin_checked_after_it():
+    path = write_file("a.csv", 5000)
+    tls = FakeTLS(handshake_turns=5)
+    with ScriptedServer() as server:
+        up = _uploader(server, scheme="https", ssl_mod=tls, cert_sha256=sha256_hex(tls.der))
+        assert _upload(up, path)["bytes"] == 5000
+
+
+# -- nothing blocks the loop ----------------------------------------------------------------
+
+
+class _SlowResolver(LoopbackResolver):
+    """A getaddrinfo that takes `delay_ms` for names, like an mDNS lookup that fails."""
+
+    def __init__(self, delay_ms, **kwargs):
+        super().__init__(**kwargs)
+        self.delay_ms = delay_ms
+
+    def __call__(self, host, port, *rest):
+        if host != "127.0.0.1":
+            _sleep_blocking(self.delay_ms)
+        return super().__call__(host, port, *rest)
+
+
+def _sleep_blocking(ms):
+    import time
+
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)
+
+
+async def _largest_gap_ms(work):
+    """Run `work` while another task ticks; the longest the loop went without a turn."""
+    clock = SystemClock()
+    gaps = [0]
+    done = []
+
+    async def ticker():
+        last = clock.ticks_ms()
+        while not done:
+            await asyncio.sleep(0)
+            now = clock.ticks_ms()
+            gaps[0] = max(gaps[0], clock.ticks_diff(now, last))
+            last = now
+
+    task = asyncio.create_task(ticker())
+    try:
+        result = await work
+    finally:
+        done.append(True)
+        await task
+    return result, gaps[0]
+
+
+async def test_a_slow_name_lookup_runs_off_the_loop():
+    path = write_file("a.csv", 1000)
+    resolver = _SlowResolver(400, names={"pit-laptop.local": "127.0.0.1"})
+    with ScriptedServer() as server:
+        up = _uploader(server, host="pit-laptop.local", getaddrinfo=resolver)
+        result, gap_ms = await _largest_gap_ms(up.upload(path))
+    assert result["bytes"] == 1000
+    assert gap_ms < 150, gap_ms  # the 400 ms lookup did not hold the loop
+
+
+async def test_a_lookup_that_takes_too_long_is_given_up_for_the_fallback():
+    path = write_file("a.csv", 1000)
+    resolver = _SlowResolver(1500, names={"pit-laptop.local": "127.0.0.1"})
+    with ScriptedServer() as server:
+        up = _uploader(
+            server,
+            host="pit-laptop.local",
+            getaddrinfo=resolver,
+            ip_fallback="127.0.0.1",
+            resolve_timeout_ms=200,
+        )
+        start = _ticks_ms()
+        result, gap_ms = await _largest_gap_ms(up.upload(path))
+        elapsed_ms = _ticks_ms() - start
+    assert result["bytes"] == 1000
+    assert elapsed_ms < 1200, elapsed_ms
+    assert gap_ms < 150, gap_ms

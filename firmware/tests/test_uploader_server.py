@@ -31,9 +31,11 @@ import pytest
 from http_test_server import LoopbackResolver, ScriptedServer
 from sync_fakes import FakeWLAN, Network, Notes
 
+from board.net import SocketNet
+from clock import SystemClock
 from racesense import devserver
 from storage import Storage
-from sync import Sync, SystemClock
+from sync import Sync
 from uploader import Uploader, UploadError
 
 ADMIN = "fw-e2e-admin-token-7c1d"
@@ -101,10 +103,8 @@ def rscore_csv(rows: int, label: str) -> bytes:
 
 def _uploader(port: int, token: str, sync_id: str | None = None, **options: Any) -> Uploader:
     up = Uploader(
-        socket,
+        SocketNet(socket, ssl_mod=ssl, getaddrinfo=LoopbackResolver(fail=("pit-laptop.local",))),
         SystemClock(),
-        ssl_mod=ssl,
-        getaddrinfo=LoopbackResolver(fail=("pit-laptop.local",)),
         device_id="RS-Core-7F3A",
         backoff_ms=50,
         log=lambda message: None,
@@ -165,9 +165,8 @@ def test_whole_sync_against_a_sync_the_backend_handed_out(backend: Backend, tmp_
     clock = SystemClock()
     wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=20, dhcp_ms=20, scan_ms=0)
     uploader = Uploader(
-        socket,
+        SocketNet(socket, getaddrinfo=LoopbackResolver(fail=("pit-laptop.local",))),
         clock,
-        getaddrinfo=LoopbackResolver(fail=("pit-laptop.local",)),
         device_id="RS-Core-7F3A",
         log=lambda message: None,
     )
@@ -214,9 +213,10 @@ def test_micropython_uploader_against_the_backend(backend: Backend, tmp_path: Pa
     script = tmp_path / "upload_once.py"
     script.write_text(
         "import asyncio, socket, sys\n"
-        "from sync import SystemClock\n"
+        "from board.net import SocketNet\n"
+        "from clock import SystemClock\n"
         "from uploader import Uploader\n"
-        "up = Uploader(socket, SystemClock(), device_id='RS-Core-7F3A')\n"
+        "up = Uploader(SocketNet(socket), SystemClock(), device_id='RS-Core-7F3A')\n"
         f"up.configure('http://127.0.0.1:{backend.port}/api/upload', '{ADMIN}')\n"
         "r = asyncio.run(up.upload('s.csv'))\n"
         "print('RESULT', r['status'], r['sha256'], r['bytes'])\n"
@@ -272,10 +272,12 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scrip
 
 def _tls_uploader(port: int, pin: str) -> Uploader:
     up = Uploader(
-        socket,
+        SocketNet(
+            socket,
+            ssl_mod=ssl,
+            getaddrinfo=LoopbackResolver(names={"pit-laptop.local": "127.0.0.1"}),
+        ),
         SystemClock(),
-        ssl_mod=ssl,
-        getaddrinfo=LoopbackResolver(names={"pit-laptop.local": "127.0.0.1"}),
         log=lambda message: None,
     )
     up.configure(f"https://pit-laptop.local:{port}/api/upload", ADMIN, cert_sha256=pin)
@@ -314,10 +316,12 @@ def test_tls_pin_under_micropython(tls_server: tuple[ScriptedServer, str], tmp_p
     script = tmp_path / "tls_once.py"
     script.write_text(
         "import asyncio, socket, ssl\n"
-        "from sync import SystemClock\n"
+        "from board.net import SocketNet\n"
+        "from clock import SystemClock\n"
         "from uploader import Uploader, UploadError\n"
         "for pin in (" + repr(pin) + ", '00' * 32):\n"
-        "    up = Uploader(socket, SystemClock(), ssl_mod=ssl, log=lambda m: None)\n"
+        "    net = SocketNet(socket, ssl_mod=ssl)\n"
+        "    up = Uploader(net, SystemClock(), log=lambda m: None)\n"
         f"    up.configure('https://127.0.0.1:{server.port}/api/upload', 'tok', cert_sha256=pin)\n"
         "    try:\n"
         "        r = asyncio.run(up.upload('t.csv'))\n"

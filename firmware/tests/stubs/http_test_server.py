@@ -17,6 +17,12 @@ next behaviour from `modes` ("ok" once the list is empty):
     close         accept and close at once
     keepalive     answer ok but leave the socket open (the client must stop at the length)
     delay:MS      read everything, wait MS, answer ok
+    no_proof      answer ok, echoing the hash but with no proof (a host without the key)
+    bad_proof     answer ok, echoing the hash with a proof made with another key
+
+With `ack_key` (the sync's 32 bytes) each file's answer carries the backend's proof,
+HMAC-SHA256(ack_key, "<sha256>:<bytes>") in hex (docs/api.md), made here independently
+of the firmware's code; without it, no proof field (a token without a sync).
 
 Only 127.0.0.1 is ever bound.
 """
@@ -81,9 +87,22 @@ class _Body:
         self.pos += n
 
 
+def _hmac_sha256_hex(key, message):
+    block = 64
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    padded = bytearray(block)
+    padded[: len(key)] = key
+    ipad = bytes([b ^ 0x36 for b in padded])
+    opad = bytes([b ^ 0x5C for b in padded])
+    inner = hashlib.sha256(ipad + message).digest()
+    return binascii.hexlify(hashlib.sha256(opad + inner).digest()).decode()
+
+
 class ScriptedServer:
-    def __init__(self, modes=None, tls_context=None, buf_bytes=4096):
+    def __init__(self, modes=None, tls_context=None, buf_bytes=4096, ack_key=None):
         self.modes = list(modes or [])
+        self.ack_key = ack_key
         self.requests = []
         self.errors = []
         self.connections = 0
@@ -232,16 +251,18 @@ class ScriptedServer:
             echoed = "0" * 64
         duplicate = sha256 in self.seen_sha256
         self.seen_sha256.append(sha256)
-        files = [
-            {
-                "filename": "x.csv",
-                "sha256": echoed,
-                "bytes": nbytes,
-                "session_id": "s" + sha256[:8],
-                "status": "queued",
-                "duplicate": duplicate,
-            }
-        ]
+        entry = {
+            "filename": "x.csv",
+            "sha256": echoed,
+            "bytes": nbytes,
+            "session_id": "s" + sha256[:8],
+            "status": "queued",
+            "duplicate": duplicate,
+        }
+        if self.ack_key is not None and mode != "no_proof":
+            key = b"\x00" * 32 if mode == "bad_proof" else self.ack_key
+            entry["proof"] = _hmac_sha256_hex(key, (echoed + ":" + str(nbytes)).encode())
+        files = [entry]
         self._answer(conn, 200 if duplicate else 201, {"files": [] if mode == "no_hash" else files})
         if mode == "keepalive":
             self._wait_for_hangup(conn, read=True)

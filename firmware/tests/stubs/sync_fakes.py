@@ -272,16 +272,34 @@ class StepClock:
 
 
 class FakeTLS:
-    """An `ssl`-like module without cryptography: the socket stays plain, and
-    getpeercert(True) answers `der`. Exercises certificate pinning against the plain test
-    server under both interpreters (the real TLS handshake is in test_uploader_server.py)."""
+    """An `ssl`-like module without cryptography, whose sockets behave as MicroPython's TLS
+    sockets do (modtls_mbedtls.c) while the bytes stay plain, so the uploader meets the
+    plain test server through it under both interpreters (the real TLS handshake is in
+    test_uploader_server.py):
+
+    - stream methods only: write(buf) -> count or None (would block), readinto(buf) ->
+      count, None (nothing yet) or 0 (closed); no send/recv, no settimeout;
+    - the handshake runs inside wrap_socket (do_handshake_on_connect=True) or, deferred,
+      inside the first reads or writes: `handshake_turns` of them answer None first;
+    - getpeercert(True) is None until the handshake is over, then `der`; der=None plays a
+      build without MBEDTLS_SSL_KEEP_PEER_CERTIFICATE (no getpeercert at all);
+    - `stall_once`: the first write of application data finds the network stalled. What
+      the TLS layer makes of that depends on the socket under it: non-blocking, it is
+      EAGAIN, "want write", None, and the next write goes through; with a timeout, the
+      socket raises ETIMEDOUT, which mbedtls passes up as fatal and which MicroPython
+      keeps: every later call raises it again (sticky). The socket's mode is read from a
+      RecordingSocket (below); a plain socket counts as non-blocking.
+    """
 
     PROTOCOL_TLS_CLIENT = 2
     CERT_NONE = 0
 
-    def __init__(self, der=b"0\x82\x01\x0afake certificate"):
+    def __init__(self, der=b"0\x82\x01\x0afake certificate", handshake_turns=2, stall_once=False):
         self.der = der
+        self.handshake_turns = handshake_turns
+        self.stall_once = stall_once
         self.wrapped = []
+        self.stalls = []  # how each stall surfaced: "would_block", "timeout" or "blocked"
 
     def SSLContext(self, protocol):
         assert protocol == self.PROTOCOL_TLS_CLIENT
@@ -293,25 +311,137 @@ class _FakeContext:
         self._module = module
         self.verify_mode = None
 
-    def wrap_socket(self, sock, server_hostname=None):
+    def wrap_socket(
+        self, sock, server_side=False, do_handshake_on_connect=True, server_hostname=None
+    ):
         assert self.verify_mode == FakeTLS.CERT_NONE  # trust comes from the pin
+        assert not server_side
         self._module.wrapped.append(server_hostname)
-        return _FakeTLSSocket(sock, self._module.der)
+        if self._module.der is None:
+            return _FakeTLSStream(sock, self._module, do_handshake_on_connect)
+        return _FakeTLSSocket(sock, self._module, do_handshake_on_connect)
 
 
-class _FakeTLSSocket:
-    def __init__(self, sock, der):
+class _FakeTLSStream:
+    def __init__(self, sock, module, handshake_now):
         self._sock = sock
-        self._der = der
+        self._module = module
+        self._turns_left = 0 if handshake_now else module.handshake_turns
+        self._stall_due = module.stall_once
+        self._error = None  # sticky, as MicroPython's last_error
 
-    def _getpeercert(self, binary_form=False):
+    def write(self, buf):
+        if self._error is not None:
+            raise self._error
+        if self._handshaking():
+            return None
+        if self._stall_due:
+            self._stall_due = False
+            mode = _socket_mode(self._sock)
+            self._module.stalls.append(mode)
+            if mode == "timeout":
+                self._error = OSError(110, "ETIMEDOUT")
+                raise self._error
+            if mode == "would_block":
+                return None
+        try:
+            if hasattr(self._sock, "send"):
+                return self._sock.send(buf)
+            return self._sock.write(buf)
+        except OSError as exc:
+            if exc.args and exc.args[0] == 11:
+                return None
+            raise
+
+    def readinto(self, buf):
+        if self._error is not None:
+            raise self._error
+        if self._handshaking():
+            return None
+        try:
+            if hasattr(self._sock, "recv_into"):
+                return self._sock.recv_into(buf)
+            return self._sock.readinto(buf)
+        except OSError as exc:
+            if exc.args and exc.args[0] == 11:
+                return None
+            raise
+
+    def close(self):
+        self._sock.close()
+
+    def _handshaking(self):
+        if self._turns_left > 0:
+            self._turns_left -= 1
+            return True
+        return False
+
+
+class _FakeTLSSocket(_FakeTLSStream):
+    def getpeercert(self, binary_form=False):
         assert binary_form
-        return self._der
+        return self._module.der if self._turns_left == 0 else None
+
+
+def _socket_mode(sock):
+    timeout_s = getattr(sock, "timeout_s", 0)
+    if timeout_s is None:
+        return "blocked"
+    return "timeout" if timeout_s > 0 else "would_block"
+
+
+try:
+    from io import IOBase as _StreamBase
+except ImportError:
+    _StreamBase = object
+
+
+class RecordingSocket(_StreamBase):
+    """A real socket that remembers its mode (timeout_s: None blocking, 0 non-blocking, or
+    seconds), so FakeTLS can behave as the TLS layer over such a socket would. select.poll
+    takes it under both interpreters (fileno; MicroPython asks ioctl for the fd)."""
+
+    def __init__(self, sock):
+        self._s = sock
+        self.timeout_s = None
+
+    def setblocking(self, flag):
+        self.timeout_s = None if flag else 0
+        self._s.setblocking(flag)
+
+    def settimeout(self, value):
+        self.timeout_s = value
+        self._s.settimeout(value)
+
+    def fileno(self):
+        return self._s.fileno()
+
+    def ioctl(self, request, arg):
+        if request == 10:  # MP_STREAM_GET_FILENO: poll on the unix port
+            return self._s.fileno()
+        return -1
+
+    def connect(self, addr):
+        return self._s.connect(addr)
+
+    def close(self):
+        self._s.close()
 
     def __getattr__(self, name):
-        if name == "getpeercert":
-            # der=None plays a MicroPython build without MBEDTLS_SSL_KEEP_PEER_CERTIFICATE
-            if self._der is None:
-                raise AttributeError(name)
-            return self._getpeercert
-        return getattr(self._sock, name)
+        return getattr(self._s, name)
+
+
+class RecordingSocketModule:
+    """The socket module, making RecordingSockets."""
+
+    def __init__(self, socket_mod):
+        self._m = socket_mod
+        self.made = []
+
+    def socket(self, *args):
+        sock = RecordingSocket(self._m.socket(*args))
+        self.made.append(sock)
+        return sock
+
+    def __getattr__(self, name):
+        return getattr(self._m, name)
