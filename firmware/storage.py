@@ -31,6 +31,12 @@ line can ever match a new file.
 Only SYNCED files are ever deleted, oldest first, and only while free space is below
 `min_free_bytes`. If that is not enough, nothing else goes: the logger stops recording
 rather than lose an unsynced session.
+
+Listing is one pass over the directory (`os.ilistdir`, whose entries carry the size on
+FAT), never a stat per file: on FAT each stat scans the directory again, so a card with
+hundreds of sessions would take O(n^2) at every BLE connect. The pending list is then
+kept until something changes it through this object (a session opened or closed, a file
+marked synced, a clean-up), so reading `info` again costs nothing.
 """
 
 SESSION_SUFFIX = ".csv"
@@ -38,6 +44,7 @@ JOURNAL_NAME = "synced.log"
 JOURNAL_TMP_NAME = "synced.tmp"
 MIN_FREE_BYTES = 32 * 1024 * 1024  # about two hours of recording (RS-Core: ~16 MB/h)
 _HEX = "0123456789abcdef"
+_DIR_TYPE = 0x4000  # ilistdir's type of a directory (S_IFDIR)
 
 
 def _is_sha256_hex(text):
@@ -56,6 +63,7 @@ class Storage:
         self.min_free_bytes = min_free_bytes
         self._active = None  # path of the session being recorded
         self._synced = {}  # name -> (size_bytes, sha256)
+        self._pending = None  # [(path, size_bytes)] until something changes it
         self._makedirs(self.root)
         self._load_journal()
 
@@ -72,12 +80,14 @@ class Storage:
         path = self._path(name)
         f = open(path, "wb")  # noqa: SIM115 (the logger owns it until close_session)
         self._active = path
+        self._pending = None
         return path, f
 
     def close_session(self, path):
         """The session at `path` is complete: from now on it is pending."""
         if self._active == path:
             self._active = None
+        self._pending = None
 
     def sync_filesystem(self):
         """Make what was written durable: os.sync on the board where there is one."""
@@ -89,13 +99,15 @@ class Storage:
 
     def pending(self):
         """[(path, size_bytes), ...] of the finished sessions the laptop does not hold,
-        oldest first."""
-        out = []
-        for name, size in self._sessions():
-            path = self._path(name)
-            if path != self._active and not self._is_synced(name, size):
-                out.append((path, size))
-        return out
+        oldest first (a fresh list; the listing behind it is kept until it changes)."""
+        if self._pending is None:
+            out = []
+            for name, size in self._sessions():
+                path = self._path(name)
+                if path != self._active and not self._is_synced(name, size):
+                    out.append((path, size))
+            self._pending = out
+        return list(self._pending)
 
     def pending_summary(self):
         """(count, bytes) of the pending sessions."""
@@ -122,6 +134,7 @@ class Storage:
             self._flush(f)
         self.sync_filesystem()
         self._synced[name] = (size, sha)
+        self._pending = None
 
     def is_synced(self, path):
         name = self._name(path)
@@ -138,7 +151,8 @@ class Storage:
         if free >= self.min_free_bytes:
             return free
         deleted = False
-        for name, size in self._sessions():
+        listing = self._sessions()
+        for name, size in listing:
             if free >= self.min_free_bytes:
                 break
             path = self._path(name)
@@ -146,6 +160,7 @@ class Storage:
                 continue
             self._os.remove(path)
             deleted = True
+            self._pending = None
             free = self.free_bytes()
         if deleted:
             self._rewrite_journal()
@@ -181,14 +196,26 @@ class Storage:
         return self._size(name) >= 0
 
     def _sessions(self):
-        """[(name, size_bytes)] of the session files, oldest (by name) first."""
-        names = [n for n in self._os.listdir(self.root) if n.endswith(SESSION_SUFFIX)]
-        names.sort()
+        """[(name, size_bytes)] of the session files, oldest (by name) first: one pass
+        over the directory."""
         out = []
-        for name in names:
-            size = self._size(name)
-            if size >= 0:
-                out.append((name, size))
+        ilistdir = getattr(self._os, "ilistdir", None)
+        if ilistdir is None:  # CPython
+            for name in self._os.listdir(self.root):
+                if name.endswith(SESSION_SUFFIX):
+                    size = self._size(name)
+                    if size >= 0:
+                        out.append((name, size))
+        else:
+            for entry in ilistdir(self.root):
+                name = entry[0]
+                if not name.endswith(SESSION_SUFFIX) or entry[1] & _DIR_TYPE:
+                    continue
+                # FAT (the card) gives the size here; the unix port's VFS does not.
+                size = entry[3] if len(entry) > 3 else self._size(name)
+                if size >= 0:
+                    out.append((name, size))
+        out.sort()
         return out
 
     def _is_synced(self, name, size):
@@ -224,17 +251,25 @@ class Storage:
                 if not _is_sha256_hex(parts[3]):
                     continue
                 self._synced[parts[1]] = (size, parts[3])
+        on_card = self._names_on_card()
         for name in list(self._synced):
-            if not self._exists(name):
+            if name not in on_card:
                 del self._synced[name]
                 stale = True
         if stale:
             self._rewrite_journal()
 
+    def _names_on_card(self):
+        names = {}
+        for name, _size in self._sessions():
+            names[name] = True
+        return names
+
     def _rewrite_journal(self):
         """The journal without the lines of files no longer on the card."""
+        on_card = self._names_on_card()
         for name in list(self._synced):
-            if not self._exists(name):
+            if name not in on_card:
                 del self._synced[name]
         journal = self._path(JOURNAL_NAME)
         tmp = self._path(JOURNAL_TMP_NAME)

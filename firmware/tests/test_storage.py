@@ -209,3 +209,47 @@ def test_free_bytes_from_statvfs():
     storage = make_storage(capacity_bytes=1024 * 512)
     record(storage, "20260214-080000", 512 * 10)
     assert storage.free_bytes() == 512 * (1024 - 10)
+
+
+class FatOs:
+    """The real os as a FAT card shows it to MicroPython: ilistdir entries carry the size
+    (name, type, inode, size); counts directory passes and stats (each stat of a file on
+    FAT scans the directory again)."""
+
+    def __init__(self):
+        self.listings = 0
+        self.stats = []
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def ilistdir(self, path):
+        self.listings += 1
+        for name in os.listdir(path):
+            st = os.stat(path + "/" + name)
+            kind = 0x4000 if st[0] & 0x4000 else 0x8000
+            yield (name, kind, 0, st[6])
+
+    def stat(self, path):
+        self.stats.append(path)
+        return os.stat(path)
+
+
+def test_pending_is_one_directory_pass_and_is_kept_until_something_changes():
+    fat = FatOs()
+    storage = make_storage(os_module=fat)
+    paths = [record(storage, "20260214-09%02d00" % i, 100 + i) for i in range(40)]
+    os.mkdir(ROOT + "/subdir.csv")  # a directory is never a session
+    fat.listings = 0
+    fat.stats = []
+    assert storage.pending() == [(p, 100 + i) for i, p in enumerate(paths)]
+    assert fat.listings == 1 and fat.stats == []  # no stat per file
+    for _ in range(5):  # every BLE connect reads info again: nothing to list
+        assert storage.pending_summary() == (40, sum(100 + i for i in range(40)))
+    assert fat.listings == 1
+    storage.mark_synced(paths[0], SHA_A)  # a change through the storage: listed again
+    assert storage.pending()[0] == (paths[1], 101)
+    assert fat.listings == 2
+    new = record(storage, "20260214-120000", 7)
+    assert storage.pending()[-1] == (new, 7)
+    assert fat.listings == 3
