@@ -19,7 +19,10 @@ session is real and its file is created with everything since the arming fix (so
 first metres are in it); a slower or invalid fix before then drops the lot (a push across
 the paddock is not a session). A session ends after STOP_HOLD_MS in which no valid fix
 was faster than STOP_SPEED_KMH (standing, or no GNSS at all), by the logger's own clock;
-the next motion starts a new file. A 20 s pit stop stays inside its session.
+the next motion starts a new file. A 20 s pit stop stays inside its session. A sync
+started while the car stands ends the session at once (end_if_standing), so the session
+just driven goes to the laptop too; `recording` says whether a session is open or being
+confirmed (the device's `info` shows it, and a sync is refused or stopped while it is).
 
 Time. time_ms on a fix row is its GNSS time (UTC date and time of day) since the session's
 first fix, whose UTC time is session_start_utc. IMU rows are stamped by the logger's
@@ -172,6 +175,29 @@ class Logger:
             START_HOLD_MS + FIX_WAIT_MS
         ):
             self._reset_session()  # the fixes stopped coming while arming
+
+    @property
+    def recording(self):
+        """True while a session is being recorded or motion is being confirmed."""
+        return self.state == RECORDING or self.state == ARMING
+
+    def standing_ms(self):
+        """Milliseconds since the last fix faster than STOP_SPEED_KMH in this session (the
+        logger's clock); None when no session is being recorded."""
+        if self.state != RECORDING:
+            return None
+        return self._clock.ticks_diff(self._clock.ticks_ms(), self._last_motion_tick)
+
+    def end_if_standing(self, min_standing_ms):
+        """End the session now if the car has stood still for `min_standing_ms` (a sync
+        is starting); True if a session was ended. A car confirming motion or moving
+        keeps its session."""
+        self.poll()  # the fixes already in the UART buffer first
+        standing_ms = self.standing_ms()
+        if standing_ms is None or standing_ms < min_standing_ms:
+            return False
+        self._end_session("a sync after " + str(standing_ms // 1000) + " s standing")
+        return True
 
     def close(self):
         """End the session in progress (the last epoch the parser holds included); a

@@ -10,7 +10,7 @@ stand-in. The WLAN-like object needs:
     config(reconnects=n)        optional: status("rssi") -> int, raising when not associated
 
 The clock is any object with ticks_ms(), ticks_diff(new, old) and sleep_ms(ms) returning
-an awaitable (see sync.SystemClock), so tests can run in virtual time.
+an awaitable (see clock.py), so tests can run in virtual time.
 
 Why the steps below (ESP32 facts, see docs in shared/guides/field-facts.md):
 - The driver retries forever and keeps reporting STAT_CONNECTING unless
@@ -23,9 +23,26 @@ Why the steps below (ESP32 facts, see docs in shared/guides/field-facts.md):
   radio is associated. Together they separate E_NO_IP from E_JOIN_TIMEOUT.
 - A link can come up and drop again at once (a hotspot shedding clients, roaming): it must
   stay up for `stable_ms` before it is handed to the uploader (the lesson of mqtt_as).
+- A scan blocks for one to three seconds on the ESP32 (every channel, active): with
+  `background` (board.net.background) it runs on a thread (the port releases the GIL
+  during it) and the logger's loop keeps reading its GNSS. Without it, inline.
+- ESP-IDF 5 reports an SSID it saw but cannot join for its security as 210 (no AP with
+  compatible security: WPA3-only, or a password given to an open network or none to a
+  secured one) or 211 (the AP's security is below the accepted threshold): neither is a
+  wrong password nor a missing hotspot, and the phone is told which.
+- An SSID is at most 32 bytes (802.11), in UTF-8: "Café de l'équipe" is 19 bytes, not 16.
 """
 
-from rs_protocol import SYNC_JOIN_DEADLINE_MS
+import rs_protocol
+from rs_protocol import (
+    E_AP_NOT_FOUND,
+    E_CANCELLED,
+    E_JOIN_TIMEOUT,
+    E_MESSAGE,
+    E_NO_IP,
+    E_WRONG_PASSWORD,
+    SYNC_JOIN_DEADLINE_MS,
+)
 
 try:
     from micropython import const
@@ -46,6 +63,25 @@ STAT_ASSOC_FAIL = const(203)
 STAT_HANDSHAKE_TIMEOUT = const(204)
 # ESP-IDF reason 15 (4-way handshake timeout): how a wrong WPA2 key often shows up.
 REASON_4WAY_HANDSHAKE_TIMEOUT = const(15)
+STAT_NO_COMPATIBLE_SECURITY = const(210)  # WIFI_REASON_NO_AP_FOUND_W_COMPATIBLE_SECURITY
+STAT_AUTHMODE_THRESHOLD = const(211)  # WIFI_REASON_NO_AP_FOUND_IN_AUTHMODE_THRESHOLD
+SSID_MAX_BYTES = const(32)
+
+# Proposed for protocol.json: the hotspot's security is not one the logger can join.
+E_WIFI_SECURITY = getattr(rs_protocol, "E_WIFI_SECURITY", E_AP_NOT_FOUND)
+# network.WLAN scan()'s authmode (ESP-IDF wifi_auth_mode_t), for the phone's message.
+_AUTH_NAMES = (
+    "open",
+    "WEP",
+    "WPA",
+    "WPA2",
+    "WPA/WPA2",
+    "WPA2-Enterprise",
+    "WPA3",
+    "WPA2/WPA3",
+    "WAPI",
+    "OWE",
+)
 
 JOIN_DEADLINE_MS = SYNC_JOIN_DEADLINE_MS  # protocol.json "sync_join_deadline_ms"
 
@@ -75,9 +111,11 @@ class WifiJoiner:
         stable_ms=1000,
         scan_passes=2,
         reconnects=3,
+        background=None,
         log=None,
     ):
         self._wlan = wlan
+        self._background = background
         self._clock = clock
         self.deadline_ms = deadline_ms
         self._poll_ms = poll_ms
@@ -98,6 +136,9 @@ class WifiJoiner:
         cancelled = cancelled or _never
         clock = self._clock
         start = clock.ticks_ms()
+        if not isinstance(ssid, str) or not ssid or len(ssid.encode()) > SSID_MAX_BYTES:
+            raise JoinError(E_MESSAGE, "the SSID must be 1 to 32 bytes of UTF-8")
+        self._seen_auth = None
 
         def left_ms():
             return self.deadline_ms - clock.ticks_diff(clock.ticks_ms(), start)
@@ -128,28 +169,53 @@ class WifiJoiner:
     # -- steps --------------------------------------------------------------------------
 
     async def _scan(self, ssid, left_ms, cancelled):
-        want = ssid.encode() if isinstance(ssid, str) else bytes(ssid)
+        want = ssid.encode()
         passes = 0
         while True:
             _check(cancelled)
             try:
-                seen = self._wlan.scan()
+                seen = await self._scan_once(left_ms, cancelled)
             except OSError as exc:
                 # The scan only improves the diagnosis; connect() still gets its chance.
                 self._log("wifi: scan failed, trying to connect anyway: " + repr(exc))
                 return None
+            if seen is None:
+                raise JoinError(
+                    E_JOIN_TIMEOUT,
+                    "the Wi-Fi scan did not finish within " + str(self.deadline_ms) + " ms",
+                )
             passes += 1
             for entry in seen:
                 if entry[0] == want:
+                    if len(entry) > 4:
+                        self._seen_auth = entry[4]
                     return entry
             if passes >= self._scan_passes or left_ms() <= 0:
                 name = _printable(ssid)
                 raise JoinError(
-                    "E_AP_NOT_FOUND",
+                    E_AP_NOT_FOUND,
                     f"'{name}' is not in the 2.4 GHz scan ({len(seen)} networks seen): is it on,"
                     " and on 2.4 GHz (iPhone: Maximize Compatibility)?",
                 )
             await self._clock.sleep_ms(self._poll_ms)
+
+    async def _scan_once(self, left_ms, cancelled):
+        """One scan's results; None if it outlived the deadline. OSError if it failed."""
+        if self._background is None:
+            return self._wlan.scan()
+        job = self._background(self._wlan.scan)
+        wait_ms = 10
+        while not job.done:
+            _check(cancelled)
+            if left_ms() <= 0:
+                return None  # the thread finishes on its own; nothing waits for it
+            await self._clock.sleep_ms(wait_ms)
+            wait_ms = min(wait_ms * 2, self._poll_ms)
+        if job.error is not None:
+            if isinstance(job.error, OSError):
+                raise job.error
+            raise OSError(str(job.error))
+        return job.value
 
     async def _connect(self, ssid, password, left_ms, cancelled):
         wlan = self._wlan
@@ -167,16 +233,29 @@ class WifiJoiner:
             _check(cancelled)
             status = wlan.status()
             if status == STAT_WRONG_PASSWORD:
-                raise JoinError("E_WRONG_PASSWORD", "the hotspot refused the password (status 202)")
+                raise JoinError(E_WRONG_PASSWORD, "the hotspot refused the password (status 202)")
             if status in (STAT_HANDSHAKE_TIMEOUT, REASON_4WAY_HANDSHAKE_TIMEOUT):
                 raise JoinError(
-                    "E_WRONG_PASSWORD",
+                    E_WRONG_PASSWORD,
                     f"key handshake timed out (status {status}): almost always a wrong password",
                 )
             if status == STAT_NO_AP_FOUND:
                 raise JoinError(
-                    "E_AP_NOT_FOUND",
+                    E_AP_NOT_FOUND,
                     "the hotspot vanished after the scan (status 201): 2.4 GHz, in range?",
+                )
+            if status == STAT_NO_COMPATIBLE_SECURITY:
+                raise JoinError(
+                    E_WIFI_SECURITY,
+                    "the hotspot" + self._auth_text() + " has no security the logger can"
+                    " join with this password (status 210): set it to WPA2 or WPA2/WPA3,"
+                    " not WPA3 only, and leave the password empty only for an open hotspot",
+                )
+            if status == STAT_AUTHMODE_THRESHOLD:
+                raise JoinError(
+                    E_WIFI_SECURITY,
+                    "the hotspot's security" + self._auth_text() + " is weaker than the"
+                    " logger accepts (status 211): set it to WPA2 or WPA2/WPA3",
                 )
             ip = self._ip()
             if ip is not None:
@@ -203,20 +282,24 @@ class WifiJoiner:
                     return ip  # up at the deadline: usable, and the uploader retries anyway
                 if dropped:
                     raise JoinError(
-                        "E_NO_IP",
+                        E_NO_IP,
                         "the link came up and dropped " + str(dropped) + " times",
                     )
                 if associated:
-                    raise JoinError(
-                        "E_NO_IP", "associated with the hotspot but DHCP gave no address"
-                    )
+                    raise JoinError(E_NO_IP, "associated with the hotspot but DHCP gave no address")
                 raise JoinError(
-                    "E_JOIN_TIMEOUT",
+                    E_JOIN_TIMEOUT,
                     "no link after " + str(self.deadline_ms) + " ms (status " + str(status) + ")",
                 )
             await clock.sleep_ms(min(self._poll_ms, left))
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _auth_text(self):
+        auth = self._seen_auth
+        if isinstance(auth, int) and 0 <= auth < len(_AUTH_NAMES):
+            return " (" + _AUTH_NAMES[auth] + " in the scan)"
+        return ""
 
     def _limit_reconnects(self):
         try:
@@ -247,7 +330,7 @@ class WifiJoiner:
 
 def _check(cancelled):
     if cancelled():
-        raise JoinError("E_CANCELLED", "cancelled while joining the hotspot")
+        raise JoinError(E_CANCELLED, "cancelled while joining the hotspot")
 
 
 def _printable(text):

@@ -270,6 +270,45 @@ def test_long_standstill_ends_the_session_and_motion_starts_the_next():
     assert len(car.storage.pending()) == 2
 
 
+def test_recording_says_whether_a_session_is_open_or_being_confirmed():
+    car = Car()
+    assert not car.logger.recording
+    car.run(1, 50.0)
+    assert car.logger.state == lg.ARMING and car.logger.recording
+    car.run(3, 50.0)
+    assert car.logger.state == lg.RECORDING and car.logger.recording
+    car.logger.close()
+    assert not car.logger.recording
+
+
+def test_a_sync_after_a_standstill_ends_the_session_so_it_is_pending():
+    # The session stays open STOP_HOLD_MS (60 s) after the car stops; a sync starting
+    # in the meantime must not leave it behind and still say "done".
+    car = Car()
+    car.run(10, 80.0)
+    car.run(3, 0.0)
+    assert not car.logger.end_if_standing(5000)  # 3 s standing: could be a slow corner
+    assert car.logger.recording and car.storage.pending() == []
+    car.run(3, 0.0)
+    assert 5000 <= car.logger.standing_ms() < 7000
+    assert car.logger.end_if_standing(5000)
+    assert not car.logger.recording and car.logger.state == lg.IDLE
+    (name,) = car.files()
+    assert car.storage.pending() == [("sd/" + name, os.stat("sd/" + name)[6])]
+    rows = data_rows(read_session("sd/" + name))
+    assert int(rows[-1][0]) > 12000  # the standstill up to the sync is in the file
+    car.run(5, 0.0)  # still standing: nothing new starts
+    assert car.files() == [name] and not car.logger.recording
+
+
+def test_a_moving_car_keeps_its_session_when_a_sync_asks():
+    car = Car()
+    car.run(10, 80.0)
+    assert not car.logger.end_if_standing(5000)
+    assert car.logger.state == lg.RECORDING
+    car.logger.close()
+
+
 def test_losing_gnss_counts_as_standing_still_and_imu_rows_go_on():
     car = Car()
     car.run(5, 50.0)

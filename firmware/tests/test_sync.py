@@ -6,13 +6,22 @@ import asyncio
 import socket
 
 from http_test_server import LoopbackResolver, ScriptedServer
-from sync_fakes import FakeClock, FakeStorage, FakeWLAN, Network, Notes, sha256_file, write_file
+from sync_fakes import (
+    FakeClock,
+    FakeStorage,
+    FakeTLS,
+    FakeWLAN,
+    Network,
+    Notes,
+    sha256_file,
+    write_file,
+)
 
 import rs_protocol
 from board.net import SocketNet
 from storage import Storage
 from sync import STATES, Sync, SystemClock
-from uploader import Uploader, UploadError, parse_url
+from uploader import Uploader, UploadError, parse_fallback, parse_url
 
 REQUEST = {
     "ssid": "pit",
@@ -22,8 +31,15 @@ REQUEST = {
     "token": "upload-token-0123",
     "sync_id": "9f86d081884c7d65",
     "cert_sha256": None,
-    "time_utc": "2026-02-14T09:30:00Z",
+    "time_utc": 1771061400,
+    # 32 bytes (0..31) as the laptop hands them out: base64url, no padding
+    "ack_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
 }
+ACK_KEY = bytes(range(32))
+# Codes proposed for protocol.json, and what the firmware uses until they are there.
+PROOF_CODE = getattr(rs_protocol, "E_SERVER_PROOF", "E_SERVER_HASH")
+TOKEN_CODE = getattr(rs_protocol, "E_TOKEN_EXPIRED", "E_HTTP")
+RECORDING_CODE = getattr(rs_protocol, "E_RECORDING", "E_BUSY")
 FILES = [("/sd/a.csv", 3000), ("/sd/b.csv", 5000), ("/sd/c.csv", 7000)]
 
 
@@ -47,9 +63,12 @@ class ScriptedUploader:
         self.first_sent_ms = None
         self.on_upload = None
 
-    def configure(self, url, token, sync_id=None, ip_fallback=None, cert_sha256=None):
-        parse_url(url)
+    def configure(self, url, token, sync_id=None, ip_fallback=None, cert_sha256=None, ack_key=None):
+        scheme, _host, port, _path = parse_url(url)  # E_URL as the real one
+        if ip_fallback:
+            parse_fallback(ip_fallback, scheme, port)
         self.configured = (url, token, sync_id, ip_fallback, cert_sha256)
+        self.ack_key = ack_key
         self.first_sent_ms = None
 
     def endpoint(self, path):
@@ -77,7 +96,13 @@ class ScriptedUploader:
             raise outcome
         if isinstance(outcome, dict):
             return outcome
-        return {"sha256": _sha(path), "bytes": size, "duplicate": False, "status": 201}
+        return {
+            "sha256": _sha(path),
+            "bytes": size,
+            "duplicate": False,
+            "status": 201,
+            "proven": True,
+        }
 
     async def post_json(self, path, payload, cancelled=None):
         self.reports.append((path, payload))
@@ -195,7 +220,8 @@ def test_a_failed_report_is_logged_not_fatal():
 
 
 def test_duplicates_are_counted_and_still_marked():
-    outcomes = {"/sd/b.csv": [{"sha256": _sha("/sd/b.csv"), "bytes": 5000, "duplicate": True}]}
+    duplicate = {"sha256": _sha("/sd/b.csv"), "bytes": 5000, "duplicate": True, "proven": True}
+    outcomes = {"/sd/b.csv": [duplicate]}
     rig = _sync(outcomes=outcomes)
     final = _run(rig.sync)
     assert final["duplicates"] == 1 and final["files_sent"] == 3
@@ -231,6 +257,12 @@ def test_incomplete_or_bad_requests_fail_before_wifi():
         ({"sync_id": "x" * 33}, "E_MESSAGE"),
         ({"url": "ftp://pit/api/upload"}, "E_URL"),
         ({"url": "pit-laptop.local:8765/api/upload"}, "E_URL"),
+        ({"ip_fallback": "ftp://192.168.43.10/api/upload"}, "E_URL"),
+        ({"ack_key": None}, "E_MESSAGE"),
+        ({"ack_key": REQUEST["ack_key"][:-1]}, "E_MESSAGE"),  # 31 bytes and a bit
+        ({"ack_key": REQUEST["ack_key"] + "="}, "E_MESSAGE"),  # padded
+        ({"ack_key": "+" + REQUEST["ack_key"][1:]}, "E_MESSAGE"),  # not base64url
+        ({"ssid": "ü" * 17}, "E_MESSAGE"),  # 17 characters, 34 bytes
     )
     for change, code in cases:
         rig = _sync()
@@ -242,6 +274,29 @@ def test_incomplete_or_bad_requests_fail_before_wifi():
         assert rig.wlan.calls == []
     rig = _sync()
     assert asyncio.run(rig.sync.run("not a dict"))["error"] == "E_MESSAGE"
+
+
+def test_ack_key_reaches_the_uploader_as_its_32_bytes():
+    rig = _sync()
+    assert _run(rig.sync)["state"] == "done"
+    assert rig.uploader.ack_key == ACK_KEY
+
+
+def test_ssid_of_32_bytes_is_accepted():
+    rig = _sync(networks=(Network("ü" * 16),))
+    request = dict(REQUEST)
+    request["ssid"] = "ü" * 16
+    assert _run(rig.sync, request)["state"] == "done"
+
+
+def test_an_unproven_acknowledgement_marks_nothing():
+    # Last line of defence: whatever the uploader says, no proof, no mark.
+    unproven = {"sha256": _sha("/sd/a.csv"), "bytes": 3000, "duplicate": False, "proven": False}
+    rig = _sync(outcomes={"/sd/a.csv": [unproven]})
+    final = _run(rig.sync)
+    assert final["state"] == "failed" and final["error"] == PROOF_CODE
+    assert rig.storage.synced == {}
+    assert final["files_left"] == 3
 
 
 def test_open_hotspot_without_password():
@@ -471,7 +526,7 @@ def test_error_names_are_protocol_json_names():
 # -- for real: sockets, the local server, the SD-card bookkeeping -----------------------
 
 
-def _real_sync(server, root, notes, **options):
+def _real_sync(server, root, notes, storage=None, logger=None, **options):
     clock = SystemClock()
     wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=10, dhcp_ms=10, scan_ms=0)
     uploader = Uploader(
@@ -484,11 +539,15 @@ def _real_sync(server, root, notes, **options):
         log=lambda message: None,
         **options,
     )
-    storage = Storage(root)
-    sync = Sync(wlan, uploader, storage, clock, notes, join_stable_ms=50, log=lambda m: None)
+    storage = storage or Storage(root)
+    sync = Sync(
+        wlan, uploader, storage, clock, notes, logger=logger, join_stable_ms=50, log=lambda m: None
+    )
     request = dict(REQUEST)
     request["url"] = "http://pit-laptop.local:" + str(server.port) + "/api/upload"
-    request["ip_fallback"] = "127.0.0.1"
+    # As the BLE request carries it: the same URL with the laptop's IP (the name does not
+    # resolve here, so every upload goes by this address).
+    request["ip_fallback"] = "http://127.0.0.1:" + str(server.port) + "/api/upload"
     return sync, wlan, storage, request
 
 
@@ -505,7 +564,7 @@ def _session_files(root, sizes):
 def test_real_sync_uploads_marks_and_reports():
     paths = _session_files("sd", [20000, 50000])
     notes = Notes()
-    with ScriptedServer() as server:
+    with ScriptedServer(ack_key=ACK_KEY) as server:
         sync, wlan, storage, request = _real_sync(server, "sd", notes)
         final = asyncio.run(sync.run(request))
     assert final["state"] == "done", final
@@ -531,7 +590,7 @@ def test_real_sync_cancel_mid_file_keeps_it_pending():
         if status["type"] == "progress" and status["file"] == 2 and status["bytes"] > 0:
             box[0].cancel()
 
-    with ScriptedServer() as server:
+    with ScriptedServer(ack_key=ACK_KEY) as server:
         sync, wlan, storage, request = _real_sync(server, "sd", notify, progress_interval_ms=0)
         box.append(sync)
         final = asyncio.run(sync.run(request))
@@ -546,9 +605,141 @@ def test_real_sync_cancel_mid_file_keeps_it_pending():
 
 def test_real_sync_server_failure_is_failed_and_nothing_marked():
     _session_files("sd", [1000])
-    with ScriptedServer(["status:401"]) as server:
+    with ScriptedServer(["status:401"], ack_key=ACK_KEY) as server:
         sync, _wlan, storage, request = _real_sync(server, "sd", Notes())
         final = asyncio.run(sync.run(request))
-    assert final["state"] == "failed" and final["error"] == "E_HTTP", final
-    assert "401" in final["detail"]
+    assert final["state"] == "failed" and final["error"] == TOKEN_CODE, final
+    assert final["http_status"] == 401 and "fresh token" in final["detail"]
     assert len(storage.pending()) == 1
+
+
+def test_real_sync_a_host_echoing_the_hash_without_the_proof_marks_nothing():
+    # Any host on the hotspot can echo a file's SHA-256; only the laptop that made the
+    # sync can prove it. The file stays pending (make_room may never delete it).
+    paths = _session_files("sd", [3000, 4000])
+    for mode in ("no_proof", "bad_proof"):
+        with ScriptedServer([mode], ack_key=ACK_KEY) as server:
+            sync, wlan, storage, request = _real_sync(server, "sd", Notes())
+            final = asyncio.run(sync.run(request))
+        assert final["state"] == "failed" and final["error"] == PROOF_CODE, final
+        assert final["files_sent"] == 0 and final["files_left"] == 2
+        assert storage.pending() == [(paths[0], 3000), (paths[1], 4000)]
+        assert not storage.is_synced(paths[0])
+        assert server.requests[0]["file_sha256"] == sha256_file(paths[0])  # it was sent
+        assert _radio_off(wlan)
+
+
+def test_real_sync_token_expiring_mid_backlog_asks_for_a_fresh_one():
+    paths = _session_files("sd", [1000, 2000, 3000])
+    with ScriptedServer(["ok", "status:401"], ack_key=ACK_KEY) as server:
+        sync, _wlan, storage, request = _real_sync(server, "sd", Notes())
+        final = asyncio.run(sync.run(request))
+    assert final["state"] == "failed" and final["error"] == TOKEN_CODE, final
+    assert final["http_status"] == 401 and "fresh token" in final["detail"]
+    assert final["files_sent"] == 1 and final["files_left"] == 2
+    assert storage.is_synced(paths[0])
+    assert storage.pending() == [(paths[1], 2000), (paths[2], 3000)]
+    uploads = [r for r in server.requests if r.get("path") == "/api/upload"]
+    assert len(uploads) == 2  # the 401 was not retried, nor the third file tried
+
+
+def test_https_without_a_pin_is_refused_before_wifi():
+    rig = _sync()
+    rig.sync._uploader = Uploader(SocketNet(socket, ssl_mod=FakeTLS()), rig.clock)
+    request = dict(REQUEST)
+    request["url"] = "https://pit-laptop.local:8443/api/upload"
+    final = _run(rig.sync, request)
+    assert final["state"] == "failed" and final["error"] == "E_TLS_PIN", final
+    assert rig.wlan.calls == []
+
+
+# -- the logger shares the loop -------------------------------------------------------------
+
+
+class FakeLogger:
+    """logger.Logger's surface for a sync: `recording`, end_if_standing(min_ms)."""
+
+    def __init__(self, recording=False, standing_ms=None):
+        self.recording = recording
+        self.standing_ms = standing_ms
+        self.ended = []
+
+    def end_if_standing(self, min_ms):
+        if self.recording and self.standing_ms is not None and self.standing_ms >= min_ms:
+            self.recording = False
+            self.ended.append(min_ms)
+            return True
+        return False
+
+
+def _sync_with_logger(fake_logger, **options):
+    rig = _sync(**options)
+    rig.sync = Sync(
+        rig.wlan,
+        rig.uploader,
+        rig.storage,
+        rig.clock,
+        rig.notes,
+        logger=fake_logger,
+        log=rig.logs.append,
+    )
+    return rig
+
+
+def test_a_sync_while_the_car_moves_is_refused():
+    rig = _sync_with_logger(FakeLogger(recording=True, standing_ms=0))
+    final = _run(rig.sync)
+    assert final["state"] == "failed" and final["error"] == RECORDING_CODE, final
+    assert "recording" in final["detail"]
+    assert rig.wlan.calls == [] and rig.storage.synced == {}
+    assert rig.sync.recording()
+
+
+def test_a_sync_after_a_standstill_closes_the_session_first():
+    fake = FakeLogger(recording=True, standing_ms=8000)
+    rig = _sync_with_logger(fake)
+    assert rig.sync.recording()
+    final = _run(rig.sync)
+    assert final["state"] == "done", final
+    assert fake.ended == [5000]
+    assert not rig.sync.recording()
+
+
+def test_a_car_moving_off_mid_sync_stops_it_with_files_pending():
+    fake = FakeLogger()
+    rig = _sync_with_logger(fake)
+
+    def on_upload(path):
+        if path == "/sd/b.csv":
+            fake.recording = True  # the car pulls away: the loop is the logger's
+
+    rig.uploader.on_upload = on_upload
+    final = _run(rig.sync)
+    assert final["state"] == "failed" and final["error"] == RECORDING_CODE, final
+    assert "moved off" in final["detail"]
+    assert list(rig.storage.synced) == ["/sd/a.csv"]
+    assert final["files_left"] == 2
+    assert _radio_off(rig.wlan)
+
+
+def test_real_sync_sends_the_session_just_driven():
+    # The car came in and stopped 6 s ago: its session is still open (the logger ends one
+    # after 60 s standing). The sync closes it and sends it; "done" means it is there.
+    from test_logger import Car
+
+    car = Car(root="sd")
+    car.run(10, 80.0)
+    car.run(6, 0.0)
+    assert car.logger.recording and car.storage.pending() == []
+    notes = Notes()
+    with ScriptedServer(ack_key=ACK_KEY) as server:
+        sync, wlan, _storage, request = _real_sync(
+            server, "sd", notes, storage=car.storage, logger=car.logger
+        )
+        assert sync.recording()
+        final = asyncio.run(sync.run(request))
+    assert final["state"] == "done" and final["files_sent"] == 1, final
+    (name,) = car.files()
+    assert car.storage.is_synced("sd/" + name) and car.storage.pending() == []
+    assert not sync.recording()
+    assert _radio_off(wlan)

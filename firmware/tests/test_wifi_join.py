@@ -4,6 +4,7 @@ import asyncio
 
 from sync_fakes import FakeClock, FakeWLAN, Network
 
+import rs_protocol
 from wifi_join import JoinError, WifiJoiner
 
 
@@ -188,3 +189,105 @@ def test_off_turns_the_radio_off():
     joiner.off()
     assert _radio_off(wlan)
     assert not wlan.isconnected()
+
+
+# -- security the logger cannot join, SSID length, the scan off the loop ------------------
+
+SECURITY_CODE = getattr(rs_protocol, "E_WIFI_SECURITY", "E_AP_NOT_FOUND")
+
+
+def test_status_210_is_the_hotspots_security_not_a_password_or_a_missing_hotspot():
+    network = Network("pit", mode="no_compatible_security")
+    network.auth = 6  # WPA3 only, as the scan reports it
+    clock, wlan, joiner = _joiner([network])
+    start_ms = clock.now_ms
+    exc = _fails(joiner, SECURITY_CODE)
+    assert "status 210" in exc.detail and "WPA3 in the scan" in exc.detail
+    assert "WPA2" in exc.detail  # what to set it to
+    assert clock.now_ms - start_ms < 15000  # said at once, not at the deadline
+    assert _radio_off(wlan)
+
+
+def test_status_211_is_security_below_the_threshold():
+    network = Network("pit", mode="weak_security")
+    network.auth = 1  # WEP
+    _clock, _wlan, joiner = _joiner([network])
+    exc = _fails(joiner, SECURITY_CODE)
+    assert "status 211" in exc.detail and "WEP in the scan" in exc.detail
+
+
+def test_ssid_limit_is_32_bytes_not_characters():
+    _clock, wlan, joiner = _joiner([Network("ü" * 16)])
+    assert _join(joiner, ssid="ü" * 16) == "172.20.10.2"  # 16 characters, 32 bytes
+    _clock, wlan, joiner = _joiner([Network("ü" * 17)])
+    exc = _fails(joiner, "E_MESSAGE", ssid="ü" * 17)  # 17 characters, 34 bytes
+    assert "32 bytes" in exc.detail
+    assert wlan.calls == []
+
+
+class _BlockingScanWLAN(FakeWLAN):
+    """scan() holds the interpreter for real, as the ESP32's does for one to three s."""
+
+    def __init__(self, clock, networks, scan_ms):
+        super().__init__(clock, networks, scan_ms=0)
+        self.real_scan_ms = scan_ms
+
+    def scan(self):
+        _sleep_blocking(self.real_scan_ms)
+        return super().scan()
+
+
+def _sleep_blocking(ms):
+    import time
+
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)
+
+
+async def test_the_scan_runs_off_the_loop_with_a_background_runner():
+    from board.net import background
+    from clock import SystemClock
+
+    clock = SystemClock()
+    wlan = _BlockingScanWLAN(clock, [Network("pit")], scan_ms=400)
+    wlan.assoc_ms = wlan.dhcp_ms = 10
+    joiner = WifiJoiner(wlan, clock, stable_ms=50, background=background, log=lambda m: None)
+    gaps = [0]
+    done = []
+
+    async def ticker():
+        last = clock.ticks_ms()
+        while not done:
+            await asyncio.sleep(0)
+            now = clock.ticks_ms()
+            gaps[0] = max(gaps[0], clock.ticks_diff(now, last))
+            last = now
+
+    task = asyncio.create_task(ticker())
+    try:
+        ip = await joiner.join("pit", "secret")
+    finally:
+        done.append(True)
+        await task
+    assert ip == "172.20.10.2"
+    assert gaps[0] < 150, gaps[0]  # the 400 ms scan never held the loop
+
+
+async def test_a_background_scan_still_bounded_by_the_deadline():
+    from board.net import background
+    from clock import SystemClock
+
+    clock = SystemClock()
+    wlan = _BlockingScanWLAN(clock, [Network("pit")], scan_ms=1500)
+    joiner = WifiJoiner(wlan, clock, deadline_ms=300, background=background, log=lambda m: None)
+    start = clock.ticks_ms()
+    try:
+        await joiner.join("pit", "secret")
+    except JoinError as exc:
+        assert exc.code == "E_JOIN_TIMEOUT", exc.code
+        assert "scan did not finish" in exc.detail
+    else:
+        raise AssertionError("joined")
+    assert clock.ticks_diff(clock.ticks_ms(), start) < 1000

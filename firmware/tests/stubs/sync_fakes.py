@@ -45,7 +45,9 @@ class Network:
         self.band_ghz = band_ghz
         self.channel = channel
         # ok | no_dhcp | silent | flaky | assoc_fail_once | handshake | vanish
+        # | no_compatible_security (ESP-IDF 210) | weak_security (211)
         self.mode = mode
+        self.auth = 3  # WPA2-PSK, as scan() reports it
 
 
 class FakeWLAN:
@@ -103,7 +105,7 @@ class FakeWLAN:
         found = [(b"Neighbour", b"\x01" * 6, 1, -80, 3, False)]
         for net in self.networks:
             if net.band_ghz < 3:  # the ESP32 radio is 2.4 GHz only
-                found.append((net.ssid.encode(), b"\x02" * 6, net.channel, -50, 3, False))
+                found.append((net.ssid.encode(), b"\x02" * 6, net.channel, -50, net.auth, False))
         return found
 
     def connect(self, ssid, password):
@@ -164,6 +166,10 @@ class FakeWLAN:
             return self._failing(t_ms, 201)
         if net.mode == "handshake":  # ESP-IDF's usual verdict on a wrong WPA2 key
             return self._failing(t_ms, 204)
+        if net.mode == "no_compatible_security":  # e.g. WPA3 only
+            return self._failing(t_ms, 210)
+        if net.mode == "weak_security":
+            return self._failing(t_ms, 211)
         if net.mode == "silent":
             return (STAT_CONNECTING, False, None)
         if net.mode == "assoc_fail_once" and self.connects == 1:
