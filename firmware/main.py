@@ -1,18 +1,28 @@
-"""RS-Core's entry point (MicroPython runs main.py after boot): the logger, and the BLE
-sync request service with the Wi-Fi sync behind it, on one asyncio loop.
+"""RS-Core's entry point (MicroPython runs main.py after boot): the logger, and the BLE sync
+request service with the Wi-Fi sync behind it, on one asyncio loop, each supervised.
 
-Logging comes first: it starts before anything else, and if the BLE or sync modules are
-missing or fail to start, the device still logs (and says so on the console).
+Start-up, in this order:
+1. the watchdog, first: every later step talks to hardware that can hang (the SD card,
+   the I2C bus, the radio), and a hang there must end in a reset, not a dead logger;
+2. the watchdog's feeder and the supervisor;
+3. the logger: mounts the card and starts logging. Without a card (none, or one that
+   does not mount) it tries again with backoff instead of stopping at the REPL: the
+   device stays up and reachable over BLE, whose info says the card is missing;
+4. the link: BLE sync requests and the Wi-Fi sync. If its modules are missing or it
+   cannot start, logging goes on alone (and says so on the console).
 
-First boot: a pairing code is made (rs_crypto.new_pairing_code), kept in PAIRING_CODE_PATH
-on the internal flash (not on the SD card, which can be swapped), and printed on the
-console to be written on the device's label. Every boot prints it again, so a label can
-be reprinted from a serial console.
+Supervision (Supervisor): each long-running task runs under supervise(). An exception
+is logged and the task starts again after a backoff (1 s, doubling to a minute; back to
+1 s after a minute of health), so one bad BLE message does not end BLE for the day. The
+watchdog is fed only from a healthy loop: the feeder runs only while the loop turns,
+and feeds only while every task is beating (its heartbeat younger than stale_ms) or
+waiting out a backoff. A task stuck without raising stops the feeding: the chip resets.
+
+The pairing code (rs_pairing) is made on first boot once the radio is on (the ESP32's
+RNG needs RF entropy), kept on the internal flash, and printed then, for the label.
 """
 
 import asyncio
-import os
-import time
 
 import machine
 
@@ -21,72 +31,220 @@ import storage
 from board import gnss as board_gnss
 from board import imu as board_imu
 from board import storage as board_storage
+from clock import SystemClock
 
 FIRMWARE_VERSION = "0.1.0"
 DEVICE_ID_PREFIX = "RS-Core-"
 PAIRING_CODE_PATH = "/pairing_code.txt"
 BLE_POLL_MS = 20
-WATCHDOG_MS = 30000  # longer than the slowest step (deriving the pairing keys at boot)
-RESTART_DELAY_MS = 5000
+WATCHDOG_MS = 30000  # longer than the slowest start-up step (mounting a slow card)
+FEED_MS = 1000
+STALE_MS = 10000  # a task that has not beaten for this long is stuck
+FIRST_BACKOFF_MS = 1000
+MAX_BACKOFF_MS = 60000
+HEALTHY_RESET_MS = 60000  # a task that ran this long before failing starts over at 1 s
+
+_RUNNING = "running"
+_BACKOFF = "backoff"
+_RETIRED = "retired"
 
 
-class Clock:
-    """The interface logger, sync and uploader take: wrapping ticks, always ticks_diff."""
+class Supervisor:
+    """Runs tasks, restarts the ones that fail, and says whether all are healthy."""
 
-    def ticks_ms(self):
-        return time.ticks_ms()
+    def __init__(
+        self,
+        clock,
+        log=print,
+        first_backoff_ms=FIRST_BACKOFF_MS,
+        max_backoff_ms=MAX_BACKOFF_MS,
+        stale_ms=STALE_MS,
+    ):
+        self._clock = clock
+        self._log = log
+        self.first_backoff_ms = first_backoff_ms
+        self.max_backoff_ms = max_backoff_ms
+        self.stale_ms = stale_ms
+        self.tasks = {}  # name -> [state, last beat ms, failures, last error]
 
-    def ticks_diff(self, new, old):
-        return time.ticks_diff(new, old)
+    def supervise(self, name, factory):
+        """Run `await factory()` as a task, again and again if it fails."""
+        self.tasks[name] = [_RUNNING, self._clock.ticks_ms(), 0, None]
+        return asyncio.create_task(self._run(name, factory))
 
-    def sleep_ms(self, ms):
-        return asyncio.sleep_ms(ms)
+    def beat(self, name):
+        """A task says it is making progress."""
+        self.tasks[name][1] = self._clock.ticks_ms()
+
+    def retire(self, name):
+        """A task that cannot run on this device (no BLE): no longer supervised."""
+        self.tasks[name][0] = _RETIRED
+
+    def healthy(self):
+        now = self._clock.ticks_ms()
+        for entry in self.tasks.values():
+            if entry[0] == _RUNNING and self._clock.ticks_diff(now, entry[1]) > self.stale_ms:
+                return False
+        return True
+
+    async def _run(self, name, factory):
+        clock = self._clock
+        entry = self.tasks[name]
+        backoff_ms = self.first_backoff_ms
+        while True:
+            entry[0] = _RUNNING
+            entry[1] = started = clock.ticks_ms()
+            try:
+                await factory()
+                if entry[0] == _RETIRED:
+                    return
+                error = "it returned"  # a task meant to run forever that ended
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any bug: logged, and the task starts again
+                error = repr(exc)
+            entry[2] += 1
+            entry[3] = error
+            if clock.ticks_diff(clock.ticks_ms(), started) >= HEALTHY_RESET_MS:
+                backoff_ms = self.first_backoff_ms
+            self._log(
+                "main: "
+                + name
+                + " failed ("
+                + error
+                + "), failure "
+                + str(entry[2])
+                + ", again in "
+                + str(backoff_ms)
+                + " ms"
+            )
+            entry[0] = _BACKOFF
+            await clock.sleep_ms(backoff_ms)
+            backoff_ms = min(backoff_ms * 2, self.max_backoff_ms)
 
 
-def device_id():
-    """RS-Core-XXXX from the chip's unique id (its last two bytes, in hex)."""
-    uid = machine.unique_id()
-    return DEVICE_ID_PREFIX + f"{uid[-2]:02X}{uid[-1]:02X}"
+async def feed_watchdog(wdt, supervisor, clock, period_ms=FEED_MS):
+    # If any task blocks the loop, this stops running; if one is stuck, it stops feeding:
+    # either way the watchdog resets the chip.
+    while True:
+        if supervisor.healthy():
+            wdt.feed()
+        await clock.sleep_ms(period_ms)
 
 
-def pairing_code():
-    """The stored pairing code, made on first boot. Returns (code, made_now)."""
-    try:
-        with open(PAIRING_CODE_PATH) as f:
-            code = f.read().strip()
-        if code:
-            return code, False
-    except OSError:
-        pass
-    import rs_crypto
+class Hardware:
+    """What main needs of the board; tests hand in stand-ins (tests/test_main.py)."""
 
-    code = rs_crypto.new_pairing_code(os.urandom)
-    with open(PAIRING_CODE_PATH, "w") as f:
-        f.write(code + "\n")
-    return code, True
+    def device_id(self):
+        """RS-Core-XXXX from the chip's unique id (its last two bytes, in hex)."""
+        uid = machine.unique_id()
+        return DEVICE_ID_PREFIX + f"{uid[-2]:02X}{uid[-1]:02X}"
 
+    def watchdog(self):
+        return machine.WDT(timeout=WATCHDOG_MS)
 
-def announce(ident):
-    """The pairing code (first boot: make it and show it once, for the label; it is a
-    secret, so later boots do not print it). None, logged, if rs_crypto is not there:
-    no BLE sync then, but logging goes on."""
-    try:
-        import rs_crypto
+    def mount_sd(self):
+        return board_storage.mount_sd()
 
-        code, first_boot = pairing_code()
-        label = rs_crypto.format_pairing_code(code)
-    except (ImportError, OSError, ValueError) as exc:
-        print("main: no pairing code (" + repr(exc) + "): BLE sync disabled")
-        return None
-    if first_boot:
-        print("First boot: write this pairing code on the device's label.")
-        print(ident + " pairing code: " + label)
-    return code
+    def gnss(self):
+        return board_gnss.Gnss()
+
+    def imu(self):
+        return board_imu.open_imu()
+
+    def start_link(self, device):
+        return start_link(device)
 
 
-def start_link(ident, code, store, clock):
-    """BLE sync requests and the Wi-Fi sync (the teammates' modules), as a task; None,
-    logged, when they cannot start: the logger goes on alone."""
+class Device:
+    """The running device's parts, shared by its tasks: whichever logger and card are
+    current (a failed logger is replaced; a card may come later)."""
+
+    def __init__(self, ident, clock, supervisor, log=print):
+        self.ident = ident
+        self.clock = clock
+        self.supervisor = supervisor
+        self.log = log
+        self.store = None
+        self.logger = None
+        self.gnss = None
+        self.imu = None
+
+    # -- what the sync and the BLE info read (the current logger and card) ---------------
+
+    @property
+    def recording(self):
+        return self.logger is not None and self.logger.recording
+
+    def end_if_standing(self, min_standing_ms):
+        return self.logger is not None and self.logger.end_if_standing(min_standing_ms)
+
+    def card(self):
+        if self.store is None:
+            raise OSError(19, "no SD card mounted")  # ENODEV: info shows storage_error
+        return self.store
+
+    def pending(self):
+        return self.card().pending()
+
+    def mark_synced(self, path, sha256_hex):
+        return self.card().mark_synced(path, sha256_hex)
+
+    def info(self):
+        """The device info the BLE service publishes (before pairing)."""
+        out = {"firmware": FIRMWARE_VERSION, "recording": self.recording}
+        count, total = self.card().pending_summary()
+        out["pending_files"] = count
+        out["pending_bytes"] = total
+        out["free_bytes"] = self.card().free_bytes()
+        return out
+
+
+async def run_logger(device, hardware):
+    """Mount the card (OSError: no card yet, tried again), then log for ever."""
+    if device.store is None:
+        device.store = storage.Storage(hardware.mount_sd())
+    if device.gnss is None:
+        device.gnss = hardware.gnss()
+        device.imu = hardware.imu()
+    old = device.logger
+    if old is not None:  # the last one failed: end its session (it stays pending)
+        device.logger = None
+        try:
+            old.close()
+        except Exception as exc:
+            device.log("main: closing the failed logger: " + repr(exc))
+    clock = device.clock
+    device.logger = log = logger.Logger(
+        device.gnss, device.imu, clock, device.store, device.ident, FIRMWARE_VERSION
+    )
+    beat = device.supervisor.beat
+    while True:
+        log.poll()
+        beat("logger")
+        await clock.sleep_ms(logger.POLL_MS)
+
+
+async def run_link(device, hardware, state):
+    """Start the BLE service and the Wi-Fi sync once, then poll it for ever."""
+    if state.get("poll") is None:
+        poll = hardware.start_link(device)
+        if poll is None:
+            device.supervisor.retire("link")
+            return
+        state["poll"] = poll
+    poll = state["poll"]
+    beat = device.supervisor.beat
+    sleep_ms = device.clock.sleep_ms
+    while True:  # polled, not woken: progress notifications are due on a timer too
+        poll()
+        beat("link")
+        await sleep_ms(BLE_POLL_MS)
+
+
+def start_link(device):
+    """BLE sync requests (protocol v2) and the Wi-Fi sync; returns the poll function, or
+    None, logged, when their modules are missing: the logger goes on alone."""
     try:
         import socket
         import ssl
@@ -94,83 +252,63 @@ def start_link(ident, code, store, clock):
         import network
 
         import ble_provisioning
-        import rs_crypto
+        import rs_pairing
         import sync as sync_module
         import uploader
         from board.ble_radio import BleRadio
+        from board.net import SocketNet, background
     except ImportError as exc:
         print("main: no BLE/sync (" + repr(exc) + "): logging only")
         return None
-
-    def device_info():
-        count, total = store.pending_summary()
-        return {
-            "device_id": ident,
-            "firmware": FIRMWARE_VERSION,
-            "pending_files": count,
-            "pending_bytes": total,
-            "free_bytes": store.free_bytes(),
-        }
-
-    keys = rs_crypto.derive_keys(code, ident)  # PBKDF2: seconds on an ESP32, once per boot
+    ident = device.ident
+    clock = device.clock
     radio = BleRadio(ble_provisioning.device_name(ident))
-    up = uploader.Uploader(socket, clock, ssl_mod=ssl, device_id=ident)
+    up = uploader.Uploader(SocketNet(socket, ssl_mod=ssl), clock, device_id=ident)
     prov = None
 
     def relay(status):
         if prov is not None:
             prov.relay(status)
 
-    sync = sync_module.Sync(network.WLAN(network.STA_IF), up, store, clock, notify=relay)
+    sync = sync_module.Sync(
+        network.WLAN(network.STA_IF),
+        up,
+        device,  # pending/mark_synced on whichever card is mounted
+        clock,
+        notify=relay,
+        logger=device,  # recording/end_if_standing of whichever logger runs
+        background=background,
+    )
     prov = ble_provisioning.Provisioning(
         radio,
-        device_info,
-        keys,
+        device.info,
+        # Called once the radio is registered: a first boot's code needs RF entropy.
+        lambda: rs_pairing.load_or_create(PAIRING_CODE_PATH, ident),
         start_sync=sync.start,
         cancel_sync=sync.cancel,
         sync_busy=sync.busy,
         sync_status=sync.status,
         on_disconnect=sync.ble_disconnected,
     )
-
-    async def serve():
-        while True:  # polled, not woken: progress notifications are due on a timer too
-            prov.poll()
-            await asyncio.sleep_ms(BLE_POLL_MS)
-
-    return asyncio.create_task(serve())
+    return prov.poll
 
 
-async def feed_watchdog(wdt):
-    # If any task blocks the loop, this stops running and the watchdog resets the chip.
-    while True:
-        wdt.feed()
-        await asyncio.sleep_ms(1000)
-
-
-async def main():
-    ident = device_id()
-    code = announce(ident)
-    store = storage.Storage(board_storage.mount_sd())
-    clock = Clock()
-    log = logger.Logger(
-        board_gnss.Gnss(), board_imu.open_imu(), clock, store, ident, FIRMWARE_VERSION
-    )
-    logging = asyncio.create_task(log.run())
-    background = []  # the tasks besides logging, referenced for as long as main runs
-    await asyncio.sleep_ms(0)  # the logger's first poll before the slow key derivation
-    if code is not None:
-        try:
-            background.append(start_link(ident, code, store, clock))
-        except Exception as exc:  # a BLE/sync bug must not stop the logging
-            print("main: BLE/sync failed to start: " + repr(exc))
-    background.append(asyncio.create_task(feed_watchdog(machine.WDT(timeout=WATCHDOG_MS))))
+async def main(hardware=None, clock=None, log=print):
+    hardware = hardware or Hardware()
+    clock = clock or SystemClock()
+    wdt = hardware.watchdog()  # before anything that can hang
+    supervisor = Supervisor(clock, log=log)
+    tasks = [asyncio.create_task(feed_watchdog(wdt, supervisor, clock))]
+    device = Device(hardware.device_id(), clock, supervisor, log=log)
+    tasks.append(supervisor.supervise("logger", lambda: run_logger(device, hardware)))
+    await clock.sleep_ms(0)  # the logger's first poll before the link's start-up
+    link_state = {}
+    tasks.append(supervisor.supervise("link", lambda: run_link(device, hardware, link_state)))
     try:
-        await logging
-    except Exception as exc:  # a logger bug: start clean (the open session stays pending)
-        print("main: logger stopped: " + repr(exc) + "; restarting")
-        await asyncio.sleep_ms(RESTART_DELAY_MS)
-        machine.reset()
+        await asyncio.Event().wait()  # for ever: the tasks do the work, main holds them
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 if __name__ == "__main__":

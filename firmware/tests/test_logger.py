@@ -433,22 +433,3 @@ def test_board_imu_driver_gives_the_logger_vehicle_frame_values():
         except ValueError:
             continue
         raise AssertionError("accepted axes " + bad)
-
-
-def test_main_wiring_on_a_board_without_radio_imu_or_card():
-    """firmware/main.py's helpers against the `machine` stand-in (tests/stubs)."""
-    import main
-
-    main.PAIRING_CODE_PATH = "pairing_code.txt"  # not the root of the test machine
-    ident = main.device_id()
-    assert ident == "RS-Core-7F3A"
-    code = main.announce(ident)  # first boot: made, stored, printed
-    assert code is not None and len(code) == 10
-    assert main.announce(ident) == code  # later boots: the same code
-    from board import gnss, imu
-
-    assert gnss.Gnss().readinto(bytearray(8)) is None
-    assert imu.open_imu() is None  # no IMU answering: logging goes on without it
-    store = Storage("sd", statvfs=lambda p: (512, 512, 8, 8, 8, 0, 0, 0, 0, 255))
-    # No bluetooth module here: the link does not start, and says so instead of raising.
-    assert main.start_link(ident, code, store, main.Clock()) is None
