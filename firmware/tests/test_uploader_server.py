@@ -31,6 +31,7 @@ import pytest
 from http_test_server import LoopbackResolver, ScriptedServer
 from sync_fakes import FakeWLAN, Network, Notes
 
+import rs_protocol
 from board.net import SocketNet
 from clock import SystemClock
 from racesense import devserver
@@ -153,6 +154,11 @@ def test_wrong_token_is_e_http_401_even_mid_body(backend: Backend, tmp_path: Pat
 
 
 def test_whole_sync_against_a_sync_the_backend_handed_out(backend: Backend, tmp_path: Path) -> None:
+    """From the phone's sync request (as rs_request reads the decrypted JSON) through the
+    sync to real uploads by the laptop's IP (the `.local` name does not resolve), each
+    acknowledged with the backend's proof of the sync's ack_key."""
+    import rs_request
+
     status, created = backend.call("POST", "/api/syncs", {"device_id": "RS-Core-7F3A"})
     assert status == 201, created
     root = tmp_path / "sd"
@@ -164,8 +170,9 @@ def test_whole_sync_against_a_sync_the_backend_handed_out(backend: Backend, tmp_
         (root / f"20260214-09{i:02d}00.csv").write_bytes(data)
     clock = SystemClock()
     wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=20, dhcp_ms=20, scan_ms=0)
+    resolver = LoopbackResolver(fail=("pit-laptop.local",))
     uploader = Uploader(
-        SocketNet(socket, getaddrinfo=LoopbackResolver(fail=("pit-laptop.local",))),
+        SocketNet(socket, getaddrinfo=resolver),
         clock,
         device_id="RS-Core-7F3A",
         log=lambda message: None,
@@ -173,16 +180,17 @@ def test_whole_sync_against_a_sync_the_backend_handed_out(backend: Backend, tmp_
     storage = Storage(str(root))
     notes = Notes()
     sync = Sync(wlan, uploader, storage, clock, notes, join_stable_ms=100, log=lambda m: None)
-    request = {
+    phone_json = {
         "ssid": "pit",
         "password": "secret",
         "url": f"http://pit-laptop.local:{backend.port}/api/upload",
-        "ip_fallback": "127.0.0.1",
+        "ip_fallback": f"http://127.0.0.1:{backend.port}/api/upload",
         "token": created["token"],
         "sync_id": created["sync_id"],
-        "cert_sha256": None,
-        "time_utc": "2026-02-14T10:00:00Z",
+        "time_utc": 1771063200,
+        "ack_key": created["ack_key"],
     }
+    request = rs_request.sync_request(json.dumps(phone_json).encode())
     final = asyncio.run(sync.run(request))
     assert final["state"] == "done", final
     assert final["files_sent"] == 3
@@ -197,6 +205,7 @@ def test_whole_sync_against_a_sync_the_backend_handed_out(backend: Backend, tmp_
     ]
     assert storage.pending() == []
     assert not wlan.is_active
+    assert resolver.calls[0] == "pit-laptop.local" and "127.0.0.1" in resolver.calls
 
     status, record = backend.call("GET", f"/api/syncs/{created['sync_id']}")
     assert status == 200, record
@@ -359,3 +368,31 @@ def _micropython(script: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def test_a_sync_with_the_wrong_ack_key_marks_nothing(backend: Backend, tmp_path: Path) -> None:
+    """The real backend's answers do not prove another key: files stay pending."""
+    status, created = backend.call("POST", "/api/syncs", {"device_id": "RS-Core-7F3A"})
+    assert status == 201, created
+    root = tmp_path / "sd"
+    root.mkdir()
+    (root / "20260214-100000.csv").write_bytes(rscore_csv(300, "wrong-key"))
+    clock = SystemClock()
+    wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=20, dhcp_ms=20, scan_ms=0)
+    uploader = Uploader(
+        SocketNet(socket, getaddrinfo=LoopbackResolver()), clock, log=lambda message: None
+    )
+    storage = Storage(str(root))
+    sync = Sync(wlan, uploader, storage, clock, Notes(), join_stable_ms=100, log=lambda m: None)
+    request = {
+        "ssid": "pit",
+        "password": "secret",
+        "url": f"http://127.0.0.1:{backend.port}/api/upload",
+        "token": created["token"],
+        "sync_id": created["sync_id"],
+        "ack_key": "A" * 43,  # 32 zero bytes: not this sync's key
+    }
+    final = asyncio.run(sync.run(request))
+    assert final["state"] == "failed", final
+    assert final["error"] == getattr(rs_protocol, "E_SERVER_PROOF", "E_SERVER_HASH")
+    assert len(storage.pending()) == 1
