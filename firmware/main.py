@@ -289,6 +289,7 @@ def start_link(device):
         sync_busy=sync.busy,
         sync_status=sync.status,
         on_disconnect=sync.ble_disconnected,
+        clock_ms=clock.ticks_ms,  # the one clock
     )
     return prov.poll
 

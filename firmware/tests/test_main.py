@@ -226,3 +226,109 @@ def test_the_real_hardware_wiring_on_a_board_without_radio_imu_or_card():
     device = main.Device("RS-Core-7F3A", FakeClock(), main.Supervisor(FakeClock()))
     # No bluetooth module here: the link does not start, and says so instead of raising.
     assert hardware.start_link(device) is None
+
+
+class _FakeBLE:
+    """bluetooth.BLE as board/ble_radio.py uses it: records what the service writes."""
+
+    def __init__(self):
+        self.values = {}
+        self.advertising = 0
+
+    def active(self, *args):
+        return True
+
+    def config(self, **kwargs):
+        pass
+
+    def irq(self, handler):
+        self.handler = handler
+
+    def gatts_register_services(self, services):
+        handles = []
+        n = 0
+        for _uuid, chars in services:
+            row = []
+            for _char in chars:
+                n += 1
+                row.append(n)
+            handles.append(tuple(row))
+        return tuple(handles)
+
+    def gatts_set_buffer(self, handle, size, append=False):
+        pass
+
+    def gatts_write(self, handle, data):
+        self.values[handle] = bytes(data)
+
+    def gatts_read(self, handle):
+        return self.values.get(handle, b"")
+
+    def gatts_notify(self, conn, handle, data):
+        pass
+
+    def gap_advertise(self, interval_us, adv_data=None, resp_data=None, connectable=True):
+        self.advertising += 1
+
+    def gap_disconnect(self, conn):
+        pass
+
+
+class _Module:
+    def __init__(self, **attrs):
+        for name, value in attrs.items():
+            setattr(self, name, value)
+
+
+def _uuid(text):
+    import binascii
+
+    return binascii.unhexlify(text.replace("-", ""))
+
+
+def test_start_link_wires_the_real_ble_service_and_sync():
+    """start_link through the real ble_provisioning, board/ble_radio, sync and uploader,
+    with `bluetooth` and `network` stand-ins in sys.modules (as micropython-lib's tests
+    put a fake socket there): the constructors' signatures and the info it publishes."""
+    import json
+    import sys
+
+    from sync_fakes import FakeWLAN, Network
+
+    ble = _FakeBLE()
+    clock = FakeClock()
+    fakes = {
+        "bluetooth": _Module(BLE=lambda: ble, UUID=_uuid),
+        "network": _Module(STA_IF=0, WLAN=lambda iface: FakeWLAN(clock, [Network("pit")])),
+    }
+    if sys.implementation.name != "micropython":
+        fakes["micropython"] = _Module(const=lambda value: value)
+    saved = {}
+    for name, module in fakes.items():
+        saved[name] = sys.modules.get(name)
+        sys.modules[name] = module
+    main.PAIRING_CODE_PATH = "pairing_code.txt"  # not the root of the test machine
+    try:
+        os.mkdir("sd")
+        device = main.Device("RS-Core-7F3A", clock, main.Supervisor(clock))
+        device.store = main.storage.Storage(
+            "sd", statvfs=lambda p: (512, 512, 8, 8, 8, 0, 0, 0, 0, 255)
+        )
+        poll = main.start_link(device)
+        assert poll is not None
+        for _ in range(3):
+            poll()
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = module
+        sys.modules.pop("board.ble_radio", None)
+    assert ble.advertising >= 1
+    with open("pairing_code.txt") as f:
+        assert len(f.read().strip()) == 8  # made once the radio was on
+    infos = [v for v in ble.values.values() if v.startswith(b"{") and b"device_id" in v]
+    info = json.loads(infos[-1])
+    assert info["device_id"] == "RS-Core-7F3A" and info["recording"] is False
+    assert info["pending_files"] == 0
