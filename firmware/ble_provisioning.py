@@ -1,8 +1,10 @@
-"""The RS-Core GATT service: a phone's browser hands the device a sync request over BLE and
-follows the sync (docs/ble-protocol.md).
+"""The RS-Core GATT service, protocol v2: a phone's browser proves it knows the pairing code
+(CPace, rs_pake.py), then hands the device a sync request over the sealed channel
+(rs_channel.py) and follows the sync (docs/ble-protocol.md).
 
-Portable: the radio, the device facts, the keys and the sync are all given, so the same
-code runs under CPython tests with a fake radio and on the board with board/ble_radio.py.
+Portable: the radio, the device facts, the pairing code and the sync are all given, so the
+same code runs under CPython tests with a fake radio and on the board with
+board/ble_radio.py.
 
 The radio adapter (duck-typed; board/ble_radio.py wraps bluetooth.BLE):
 
@@ -11,24 +13,27 @@ The radio adapter (duck-typed; board/ble_radio.py wraps bluetooth.BLE):
     write(handle, data)                  the value a central reads
     notify(conn_handle, handle, data)    one notification (at most max_write bytes)
     advertise()                          (re)start connectable advertising
+    disconnect(conn_handle)              drop a connection (its EV_DISCONNECT follows)
     next_event() -> None or (event, conn_handle, value_handle, data)
         EV_CONNECT / EV_DISCONNECT (data None), EV_WRITE (data: the written bytes),
         EV_MTU (data: the negotiated ATT MTU)
 
 In the aioble spirit the radio's IRQ handler only queues events; poll(), called from the
-application's loop, does all the work, so nothing slow or allocating runs in the IRQ.
+application's loop, does all the work. A handshake's arithmetic (two X25519 ladders, about
+a second on an ESP32) runs in slices of at most work_budget_ms per poll, so the loop that
+also reads the GNSS is never held for long.
 
 Wiring with sync.Sync (which reports through a notify callback):
 
-    prov = Provisioning(radio, device_info, keys, start_sync=lambda r: sync.start(r),
-                        cancel_sync=lambda: sync.cancel(), sync_busy=lambda: sync.busy(),
-                        sync_status=lambda: sync.status())
+    prov = Provisioning(radio, device_info,
+                        lambda: rs_pairing.load_or_create(PATH, device_id),  # radio is on
+                        start_sync=sync.start, cancel_sync=sync.cancel,
+                        sync_busy=sync.busy, sync_status=sync.status)
     sync = Sync(..., notify=prov.relay)
-    while True: prov.poll(); await asyncio.sleep_ms(20)   # or wake on the radio's flag
+    while True: prov.poll(); await asyncio.sleep_ms(20)
 """
 
 import json
-from binascii import a2b_base64, hexlify, unhexlify
 from os import urandom as os_urandom
 
 try:
@@ -43,38 +48,49 @@ except ImportError:  # CPython
         return new - old
 
 
-import rs_crypto
+import rs_channel
 import rs_frames
+import rs_pake
+import rs_request
+from rs_crypto import CryptoError
 from rs_protocol import (
     ACK_OK,
-    BOUND_CANCEL,
-    BOUND_SYNC_REQUEST,
+    AUTH_TIMEOUT_MS,
+    CONFIRM_BYTES,
     CONTROL_UUID,
     DEFAULT_WRITE_BYTES,
     DEVICE_NAME_PREFIX,
+    E_AUTH,
     E_BUSY,
     E_MESSAGE,
+    E_RATE_LIMIT,
+    E_SESSION,
     E_STORAGE,
-    E_URL,
     INFO_UUID,
     MAX_FRAME_BYTES,
     MAX_MESSAGE_BYTES,
     MSG_ACK,
     MSG_CANCEL,
+    MSG_CONFIRM,
     MSG_DONE,
     MSG_ERROR,
+    MSG_PAKE_A,
+    MSG_PAKE_B,
     MSG_PROGRESS,
+    MSG_SEALED,
     MSG_STATE,
     MSG_STATUS_REQUEST,
     MSG_SYNC_REQUEST,
-    NONCE_BYTES,
+    POINT_BYTES,
     PROGRESS_INTERVAL_MS,
     PROTOCOL_VERSION,
     RUNNING_STATES,
     SERVICE_UUID,
+    SID_BYTES,
     STATE_IDLE,
     STATUS_UUID,
 )
+from rs_request import Reject
 
 # Characteristic flags: the values of MicroPython's bluetooth.FLAG_*, so the board adapter
 # passes them through.
@@ -92,22 +108,12 @@ ATT_HEADER_BYTES = 3  # an ATT write/notification carries MTU - 3 bytes of value
 VALUE_BUFFER_BYTES = MAX_FRAME_BYTES  # info and status values, and one control write
 EVENTS_PER_POLL = 32  # bound one poll() so a flood of writes cannot starve the sync task
 DETAIL_MAX_CHARS = 120  # keeps every status message within one stored value
+WORK_BUDGET_MS = 60  # handshake arithmetic per poll(): the GNSS UART buffers about 1 s
+SCALAR_BYTES = 32
 
 _STATUS_TYPES = {"state": MSG_STATE, "progress": MSG_PROGRESS, "done": MSG_DONE, "error": MSG_ERROR}
-_SYNC_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
-_SYNC_ID_MAX_CHARS = 32  # it goes into the laptop's URL paths
-_TIME_UTC_MIN_S = 1600000000  # 2020-09: a clock this old (or ms sent as s) is a bug
-_TIME_UTC_MAX_S = 4102444800  # 2100-01-01
-_COUNTER_MAX = 0xFFFFFFFF
-
-
-class _Reject(Exception):
-    """A control message is refused: .code goes into its ack."""
-
-    def __init__(self, code, detail):
-        super().__init__(code, detail)
-        self.code = code
-        self.detail = detail
+# The readable status value is one frame: header, the sealed envelope, the inner type.
+_STATUS_PLAIN_MAX_BYTES = MAX_FRAME_BYTES - 3 - 1 - rs_channel.OVERHEAD_BYTES - 1
 
 
 def device_name(device_id):
@@ -120,103 +126,54 @@ def device_name(device_id):
     return DEVICE_NAME_PREFIX + tail
 
 
-def valid_url(url):
-    """True for http:// or https:// followed by a host, no spaces or control characters."""
-    if not isinstance(url, str) or len(url) > 512:
-        return False
-    if url.startswith("http://"):
-        rest = url[7:]
-    elif url.startswith("https://"):
-        rest = url[8:]
-    else:
-        return False
-    for ch in url:
-        if ch <= " " or ch == "\x7f":
-            return False
-    host_end = len(rest)
-    for sep in "/?#":
-        i = rest.find(sep)
-        if 0 <= i < host_end:
-            host_end = i
-    host = rest[:host_end]
-    return bool(host) and not host.startswith(":") and "@" not in host
-
-
-def _field_text(obj, name, max_chars, optional=False, min_chars=1):
-    value = obj.get(name)
-    if optional and (value is None or value == ""):
-        return None
-    if not isinstance(value, str) or not min_chars <= len(value) <= max_chars:
-        raise _Reject(E_MESSAGE, name + ": a string of " + str(max_chars) + " chars at most")
-    return value
-
-
-def _field_int(obj, name, low, high):
-    value = obj.get(name)
-    # type() and not isinstance(): JSON true is a bool, an int subclass on CPython
-    if type(value) is not int or not low <= value <= high:
-        raise _Reject(E_MESSAGE, name + ": an integer from " + str(low) + " to " + str(high))
-    return value
-
-
-def _field_nonce(obj):
-    value = obj.get("nonce")
-    if not isinstance(value, str) or len(value) != 2 * NONCE_BYTES:
-        raise _Reject(E_MESSAGE, "nonce: 32 hex digits from the info characteristic")
-    try:
-        return unhexlify(value)
-    except ValueError:
-        raise _Reject(E_MESSAGE, "nonce: not hex") from None
-
-
-def _field_blob(obj, name):
-    value = obj.get(name)
-    if not isinstance(value, str) or not value:
-        raise _Reject(E_MESSAGE, name + ": base64 of iv|ciphertext|mac")
-    try:
-        return a2b_base64(value)
-    except ValueError:
-        raise _Reject(E_MESSAGE, name + ": not base64") from None
-
-
-def _parse_object(data):
-    try:
-        obj = json.loads(data)
-    except ValueError:  # also bad UTF-8 (UnicodeDecodeError is a ValueError)
-        raise _Reject(E_MESSAGE, "payload is not JSON") from None
-    if not isinstance(obj, dict):
-        raise _Reject(E_MESSAGE, "payload is not a JSON object")
-    return obj
-
-
 def _short(text):
     text = str(text)
     return text if len(text) <= DETAIL_MAX_CHARS else text[: DETAIL_MAX_CHARS - 3] + "..."
 
 
-class Provisioning:
-    """The service: publishes device info, takes framed control messages, starts and
-    cancels syncs, and relays the sync's status back as notifications and as the
-    readable status value.
+def _json(payload):
+    return json.dumps(payload, separators=(",", ":")).encode()
 
-    device_info() -> dict with device_id, firmware, pending_files, pending_bytes,
-        free_bytes (called on each connect and status request; OSError is reported in
-        the info JSON as storage_error, not raised)
-    keys: rs_crypto.Keys from the pairing code (derive once at boot: it is slow)
+
+def _b64url_field(obj, name, size_bytes):
+    value = obj.get(name)
+    if isinstance(value, str):
+        try:
+            raw = rs_request.decode_b64url(value)
+            if len(raw) == size_bytes:
+                return raw
+        except ValueError:
+            pass
+    raise Reject(E_MESSAGE, name + ": " + str(size_bytes) + " bytes as unpadded base64url")
+
+
+class Provisioning:
+    """The service: publishes device info, runs handshakes, takes sealed control messages,
+    starts and cancels syncs, and relays the sync's status back (sealed) as notifications
+    and as the readable status value.
+
+    device_info() -> dict with firmware, pending_files, pending_bytes, free_bytes, and
+        whatever else the phone should see before pairing (e.g. recording); OSError is
+        reported in the info JSON as storage_error, not raised. device_id comes from the
+        pairing, so info and the handshake never disagree.
+    pairing: rs_pairing.Pairing, or a callable returning one, called once the radio is
+        registered (a first boot's code is drawn after the radio is on: the ESP32's RNG
+        needs RF entropy).
     start_sync(request): start the sync in the background and return at once; request is
-        a dict (ssid, password, url, ip_fallback, token, sync_id, cert_sha256, time_utc).
-        A str return value is an error code for the ack (anything else means started).
+        the dict rs_request.sync_request() builds. A str return value is an error code
+        for the ack (anything else means started).
     cancel_sync(): ask the running sync to stop
     sync_busy() -> bool: a sync is running (default: the last relayed state is a running
         one)
     sync_status() -> the sync's latest status dict, as relay() takes (optional)
+    throttle: rs_pake.Throttle, shared by every connection (one per device)
     """
 
     def __init__(
         self,
         radio,
         device_info,
-        keys,
+        pairing,
         start_sync,
         cancel_sync,
         sync_busy=None,
@@ -225,11 +182,13 @@ class Provisioning:
         urandom=os_urandom,
         clock_ms=ticks_ms,
         progress_interval_ms=PROGRESS_INTERVAL_MS,
+        auth_timeout_ms=AUTH_TIMEOUT_MS,
+        work_budget_ms=WORK_BUDGET_MS,
+        throttle=None,
         log=print,
     ):
         self._radio = radio
         self._device_info = device_info
-        self._keys = keys
         self._start_sync = start_sync
         self._cancel_sync = cancel_sync
         self._sync_busy = sync_busy
@@ -238,6 +197,9 @@ class Provisioning:
         self._urandom = urandom
         self._clock_ms = clock_ms
         self._progress_interval_ms = progress_interval_ms
+        self._auth_timeout_ms = auth_timeout_ms
+        self._work_budget_ms = work_budget_ms
+        self._throttle = throttle or rs_pake.Throttle()
         self._log = log
 
         handles = radio.register(
@@ -251,18 +213,18 @@ class Provisioning:
         self._info_handle, self._control_handle, self._status_handle = handles
         for handle in handles:
             radio.set_buffer(handle, VALUE_BUFFER_BYTES)
+        self._pairing = pairing() if callable(pairing) else pairing
 
         self._reassembler = rs_frames.Reassembler(MAX_MESSAGE_BYTES, MAX_FRAME_BYTES)
         self._frame_buf = bytearray(MAX_FRAME_BYTES)
         self._out_id = 0  # msg_id of the device's own messages
         self._conn = None
+        self._conn_ms = 0
         self._max_write = DEFAULT_WRITE_BYTES
-        self._session = None
         self._sync_id = None  # the sync this device last started
         # start_sync() only schedules the sync: until its first report arrives, count it as
         # running, or a second request in the same poll() would start a second sync.
         self._start_pending = False
-        self._last_ack = None
         self._status = {"type": "state", "state": STATE_IDLE}
         if sync_status is not None:
             self._status = self._with_sync_id(sync_status() or self._status)
@@ -273,8 +235,7 @@ class Provisioning:
         self._handling = False
         self._report_held = False
         self.notify_failures = 0
-        self._new_session()
-        self._store_status()
+        self._reset_connection()
         radio.advertise()
 
     # -- what the application calls --------------------------------------------------------
@@ -284,11 +245,12 @@ class Provisioning:
         return self._conn is not None
 
     @property
-    def nonce(self):
-        return self._session.nonce
+    def authenticated(self):
+        return self._channel is not None
 
     def poll(self):
-        """Handle queued radio events and due progress; returns the number of events."""
+        """Handle queued radio events, a slice of handshake work, the unauthenticated
+        connection's deadline and due progress. Returns how much it did (0: idle)."""
         handled = 0
         while handled < EVENTS_PER_POLL:
             event = self._radio.next_event()
@@ -296,16 +258,32 @@ class Provisioning:
                 break
             handled += 1
             self._handle_event(event[0], event[1], event[2], event[3])
-        if self._progress_due:
-            now = self._clock_ms()
-            if ticks_diff(now, self._progress_sent_ms) >= self._progress_interval_ms:
-                self._send_status(now)
+        if self._work is not None:
+            self._run_work()
+            handled += 1
+        now = self._clock_ms()
+        if (
+            self._conn is not None
+            and self._channel is None
+            and not self._dropping
+            and ticks_diff(now, self._conn_ms) >= self._auth_timeout_ms
+        ):
+            self._log("ble: no handshake within " + str(self._auth_timeout_ms) + " ms: drop")
+            self._dropping = True
+            self._radio.disconnect(self._conn)
+        if (
+            self._progress_due
+            and self._channel is not None
+            and ticks_diff(now, self._progress_sent_ms) >= self._progress_interval_ms
+        ):
+            self._send_status(now)
         return handled
 
     def relay(self, status):
         """The sync's report (sync.Sync's notify callback): a dict whose "type" is state,
-        progress, done or error. Stored for polling reads and notified (progress at most
-        every progress_interval_ms). Never raises for a lost link: the sync goes on."""
+        progress, done or error. Kept for the phone (sealed: only a paired phone hears it)
+        and notified (progress at most every progress_interval_ms). Never raises for a
+        lost link: the sync goes on."""
         kind = status.get("type")
         if kind not in _STATUS_TYPES:
             raise ValueError("status type must be state, progress, done or error")
@@ -314,6 +292,8 @@ class Provisioning:
         if self._handling:
             self._report_held = True
             return
+        if self._channel is None:
+            return  # told to the next paired phone (status value, status_request)
         now = self._clock_ms()
         recent_ms = ticks_diff(now, self._progress_sent_ms)
         if kind == "progress" and recent_ms < self._progress_interval_ms:
@@ -328,22 +308,17 @@ class Provisioning:
             if conn == self._conn and handle == self._control_handle:
                 self._on_frame(data)
         elif event == EV_CONNECT:
-            # One phone at a time: the newest connection is the one served.
-            self._conn = conn
-            self._max_write = DEFAULT_WRITE_BYTES
-            self._new_session()
-            self._store_status()
+            self._on_connect(conn)
         elif event == EV_DISCONNECT:
             if conn == self._conn:
                 self._conn = None
-                self._max_write = DEFAULT_WRITE_BYTES
-                # A new nonce now: nothing sealed for the old connection is accepted
-                # again. The sync is NOT stopped: the files keep going over Wi-Fi and
-                # the status value keeps the outcome for the phone's return.
-                self._new_session()
+                # Nothing of this connection survives: its keys, its handshake, its
+                # readable answers. The sync is NOT stopped: the files keep going over
+                # Wi-Fi and its outcome waits for the phone's return.
+                self._reset_connection()
                 if self._on_disconnect is not None:
                     self._on_disconnect()
-                self._radio.advertise()
+            self._advertise()
         elif event == EV_MTU and conn == self._conn:
             # The phone may now write (and we notify) longer frames; it learns this from
             # the info value, since Web Bluetooth has no MTU API.
@@ -352,15 +327,43 @@ class Provisioning:
             )
             self._publish_info()
 
-    def _new_session(self):
-        self._session = rs_crypto.Session(self._keys, self._urandom(NONCE_BYTES))
-        self._reassembler.reset()
+    def _on_connect(self, conn):
+        if self._conn is not None and self._conn != conn:
+            if self._channel is not None:
+                # A paired phone keeps the device: the newcomer is turned away.
+                self._log("ble: connection " + str(conn) + " refused: a paired phone is on")
+                self._radio.disconnect(conn)
+                return
+            # An unpaired connection yields to the newcomer, so a stranger who connects
+            # and waits cannot keep the owner out.
+            self._log("ble: connection " + str(self._conn) + " replaced by " + str(conn))
+            self._radio.disconnect(self._conn)
+        self._conn = conn
+        self._conn_ms = self._clock_ms()
+        self._reset_connection()
+        self._advertise()  # still visible to others until a phone pairs
+
+    def _advertise(self):
+        try:
+            self._radio.advertise()
+        except OSError as exc:  # a stack that cannot advertise while connected
+            self._log("ble: advertise failed: " + repr(exc))
+
+    def _reset_connection(self):
+        self._channel = None
+        self._responder = None
+        self._work = None
+        self._work_msg_id = None
+        self._dropping = False
+        self._max_write = DEFAULT_WRITE_BYTES
         self._last_ack = None
+        self._progress_due = False
+        self._reassembler.reset()
+        self._radio.write(self._status_handle, b"")  # no answer of an earlier connection
         self._publish_info()
 
     def _publish_info(self):
         info = {
-            "device_id": None,
             "firmware": None,
             "pending_files": None,
             "pending_bytes": None,
@@ -371,10 +374,10 @@ class Provisioning:
         except OSError as exc:  # SD card trouble must not hide the device
             info["storage_error"] = E_STORAGE
             self._log("ble: device info: " + repr(exc))
+        info["device_id"] = self._pairing.device_id
         info["protocol"] = PROTOCOL_VERSION
         info["max_write"] = self._max_write
-        info["nonce"] = hexlify(self._session.nonce).decode()
-        self._radio.write(self._info_handle, json.dumps(info, separators=(",", ":")).encode())
+        self._radio.write(self._info_handle, _json(info))
 
     # -- control messages ------------------------------------------------------------------
 
@@ -386,92 +389,137 @@ class Provisioning:
         if result == rs_frames.ERROR:
             self._ack(r.msg_id if r.msg_id >= 0 else None, r.error, r.detail)
         elif result == rs_frames.DUPLICATE:
-            # The phone missed our answer and resent: answer the same, apply nothing.
+            # The phone missed our answer and resent: answer the same, apply nothing. (No
+            # answer yet: a handshake still computing; it answers when done.)
             if r.ack is not None:
-                self._last_ack = r.ack
-                self._send(MSG_ACK, r.ack)
-                self._store_status()
+                self._reply(r.ack)
         else:
             message = r.message()
             msg_id = r.msg_id
             msg_type = message[0]
             self._handling = True
             try:
-                ack = self._on_message(msg_id, msg_type, bytes(message[1:]))
+                reply = self._on_message(msg_id, msg_type, bytes(message[1:]))
             finally:
                 self._handling = False
-            r.set_ack(msg_id, ack)
-            if msg_type == MSG_STATUS_REQUEST or self._report_held:
+            if reply is not None:
+                r.set_ack(msg_id, reply)
+                self._reply(reply)
+            if self._report_held:
                 self._report_held = False
-                self._send_status(self._clock_ms())
+                if self._channel is not None:
+                    self._send_status(self._clock_ms())
 
     def _on_message(self, msg_id, msg_type, body):
-        """Apply one complete message; returns the ack dict it was answered with."""
+        """Apply one complete message; returns its reply (see _reply), or None when the
+        reply comes later (a handshake computing)."""
+        counter = None
         try:
-            if msg_type == MSG_SYNC_REQUEST:
-                detail = self._sync_request(body)
-            elif msg_type == MSG_CANCEL:
-                detail = self._cancel(body)
-            elif msg_type == MSG_STATUS_REQUEST:
-                detail = None
-                if self._sync_status is not None:
-                    status = self._sync_status()
-                    if status:
-                        self._status = self._with_sync_id(status)
-            else:
-                raise _Reject(E_MESSAGE, "unknown message type " + str(msg_type))
-        except _Reject as exc:
-            return self._ack(msg_id, exc.code, exc.detail)
-        except rs_crypto.CryptoError as exc:
-            return self._ack(msg_id, exc.code, exc.detail)
-        return self._ack(msg_id, ACK_OK, detail)
+            if msg_type == MSG_PAKE_A:
+                return self._pake_a(msg_id, body)
+            if msg_type == MSG_CONFIRM:
+                return self._confirm(msg_id, body)
+            if self._channel is None:
+                raise Reject(E_SESSION, "no session: send pake_a and confirm first")
+            if msg_type != MSG_SEALED:
+                raise Reject(E_MESSAGE, "unknown or unsealed message type " + str(msg_type))
+            inner_type, payload = self._channel.open(body)
+            counter = self._channel.received
+            detail = self._sealed(inner_type, payload)
+        except Reject as exc:
+            return self._ack_reply(msg_id, exc.code, exc.detail, counter)
+        except CryptoError as exc:
+            return self._ack_reply(msg_id, exc.code, exc.detail, counter)
+        return self._ack_reply(msg_id, ACK_OK, detail, counter)
 
-    def _sync_request(self, body):
-        obj = _parse_object(body)
-        ssid = _field_text(obj, "ssid", 32)
-        url = _field_text(obj, "url", 512)
-        ip_fallback = _field_text(obj, "ip_fallback", 512, optional=True)
-        sync_id = self._field_sync_id(obj)
-        cert = _field_text(obj, "cert_sha256", 64, optional=True, min_chars=64)
-        time_utc = _field_int(obj, "time_utc", _TIME_UTC_MIN_S, _TIME_UTC_MAX_S)
-        nonce = _field_nonce(obj)
-        counter = _field_int(obj, "counter", 1, _COUNTER_MAX)
-        blob = _field_blob(obj, "secrets")
-        bound = []
-        for name in BOUND_SYNC_REQUEST:
-            bound.append(obj.get(name))
-        ad = rs_crypto.bound_data(MSG_SYNC_REQUEST, bound)
-        # Authenticate before acting on any field: E_REPLAY / E_AUTH, nothing applied.
-        plaintext = self._session.unseal(nonce, counter, blob, ad)
+    def _sealed(self, inner_type, payload):
+        if inner_type == MSG_SYNC_REQUEST:
+            return self._sync_request(payload)
+        if inner_type == MSG_CANCEL:
+            return self._cancel(payload)
+        if inner_type == MSG_STATUS_REQUEST:
+            if self._sync_status is not None:
+                status = self._sync_status()
+                if status:
+                    self._status = self._with_sync_id(status)
+            self._report_held = True  # the status follows the ack
+            return None
+        raise Reject(E_MESSAGE, "unknown sealed message type " + str(inner_type))
 
-        if not valid_url(url):
-            raise _Reject(E_URL, "url must be http:// or https:// and name a host")
-        if ip_fallback is not None and not valid_url(ip_fallback):
-            raise _Reject(E_URL, "ip_fallback must be http:// or https:// and name a host")
-        if cert is not None:
+    # -- the handshake ---------------------------------------------------------------------
+
+    def _pake_a(self, msg_id, body):
+        obj = rs_request.parse_object(body)
+        sid = _b64url_field(obj, "sid", SID_BYTES)
+        ya = _b64url_field(obj, "ya", POINT_BYTES)
+        now = self._clock_ms()
+        wait_ms = self._throttle.wait_ms(now, ticks_diff)
+        if wait_ms > 0:
+            reply = self._ack_reply(msg_id, E_RATE_LIMIT, "too many failed handshakes")
+            reply[1]["retry_ms"] = wait_ms
+            return reply
+        # A new handshake replaces whatever this connection had: from here until its
+        # confirm verifies it counts as a failed attempt.
+        self._throttle.attempt(now)
+        self._channel = None
+        self._responder = rs_pake.Responder(
+            self._pairing.code, self._pairing.device_id, sid, ya, self._urandom(SCALAR_BYTES)
+        )
+        self._work = self._responder.steps()
+        self._work_msg_id = msg_id
+        return None
+
+    def _run_work(self):
+        start = self._clock_ms()
+        while True:
             try:
-                unhexlify(cert)
-            except ValueError:
-                raise _Reject(E_MESSAGE, "cert_sha256: 64 hex digits") from None
-            cert = cert.lower()
-        secrets = _parse_object(plaintext)
-        password = _field_text(secrets, "password", 64, min_chars=0)
-        token = _field_text(secrets, "token", 256)
+                next(self._work)
+            except StopIteration:
+                break
+            if ticks_diff(self._clock_ms(), start) >= self._work_budget_ms:
+                return
+        self._work = None
+        hs = self._responder
+        msg_id = self._work_msg_id
+        if hs.error is not None:
+            self._responder = None
+            reply = self._ack_reply(msg_id, hs.error.code, hs.error.detail)
+        else:
+            payload = {
+                "msg_id": msg_id,
+                "sid": rs_request.encode_b64url(hs.sid),
+                "yb": rs_request.encode_b64url(hs.yb_point),
+                "tb": rs_request.encode_b64url(hs.keys.confirm_b),
+            }
+            reply = (MSG_PAKE_B, payload, False)
+        self._reassembler.set_ack(msg_id, reply)
+        self._reply(reply)
 
+    def _confirm(self, msg_id, body):
+        hs = self._responder
+        if hs is None or hs.keys is None:
+            raise Reject(E_SESSION, "confirm without a finished pake_a on this connection")
+        ta = _b64url_field(rs_request.parse_object(body), "ta", CONFIRM_BYTES)
+        self._responder = None
+        if not hs.confirm_ok(ta):
+            # Wrong code (or a tampered transcript): nothing opens, the failure stays
+            # counted, and the phone may try again after the throttle's delay.
+            self._log("ble: handshake failed: key confirmation did not verify")
+            return self._ack_reply(msg_id, E_AUTH, "key confirmation failed: wrong pairing code")
+        self._throttle.success()
+        self._channel = rs_channel.Channel(hs.keys, device=True)
+        self._last_ack = None
+        return self._ack_reply(msg_id, ACK_OK, None)
+
+    # -- sealed requests -------------------------------------------------------------------
+
+    def _sync_request(self, payload):
+        request = rs_request.sync_request(payload)
+        sync_id = request["sync_id"]
         if self._busy():
             if sync_id == self._sync_id:
                 return "already running"  # the same sync asked for twice: one sync
-            raise _Reject(E_BUSY, "sync " + str(self._sync_id) + " is running")
-        request = {
-            "ssid": ssid,
-            "password": password,
-            "url": url,
-            "ip_fallback": ip_fallback,
-            "token": token,
-            "sync_id": sync_id,
-            "cert_sha256": cert,
-            "time_utc": time_utc,
-        }
+            raise Reject(E_BUSY, "sync " + str(self._sync_id) + " is running")
         previous_id = self._sync_id
         self._sync_id = sync_id  # before the call: a sync may report at once
         self._start_pending = True
@@ -479,32 +527,17 @@ class Provisioning:
         if isinstance(refused, str):
             self._sync_id = previous_id
             self._start_pending = False
-            raise _Reject(refused, "the sync did not start")
+            raise Reject(refused, "the sync did not start")
         return None
 
-    def _cancel(self, body):
-        obj = _parse_object(body)
-        sync_id = self._field_sync_id(obj)
-        nonce = _field_nonce(obj)
-        counter = _field_int(obj, "counter", 1, _COUNTER_MAX)
-        blob = _field_blob(obj, "auth")
-        bound = []
-        for name in BOUND_CANCEL:
-            bound.append(obj.get(name))
-        self._session.unseal(nonce, counter, blob, rs_crypto.bound_data(MSG_CANCEL, bound))
+    def _cancel(self, payload):
+        sync_id = rs_request.cancel(payload)
         if not self._busy():
             return "no sync running"  # cancelling twice, or after the end: nothing to do
         if sync_id != self._sync_id:
-            raise _Reject(E_MESSAGE, "sync_id is not the running sync")
+            raise Reject(E_MESSAGE, "sync_id is not the running sync")
         self._cancel_sync()
         return None
-
-    def _field_sync_id(self, obj):
-        sync_id = _field_text(obj, "sync_id", _SYNC_ID_MAX_CHARS)
-        for ch in sync_id:
-            if ch not in _SYNC_ID_CHARS:
-                raise _Reject(E_MESSAGE, "sync_id: letters, digits, - and _ only")
-        return sync_id
 
     def _busy(self):
         if self._start_pending:
@@ -515,16 +548,41 @@ class Provisioning:
 
     # -- what the device sends -------------------------------------------------------------
 
-    def _ack(self, msg_id, result, detail):
+    def _ack_reply(self, msg_id, result, detail, counter=None):
+        """An ack as a reply: (type, payload, sealed). Sealed once a session is open."""
         ack = {"msg_id": msg_id, "result": result}
+        if counter is not None:
+            ack["counter"] = counter  # which sealed message of the phone's this answers
         if detail:
             ack["detail"] = _short(detail)
         if result != ACK_OK:
             self._log("ble: message " + str(msg_id) + ": " + result + " " + str(detail))
-        self._last_ack = ack
-        self._send(MSG_ACK, ack)
-        self._store_status()
-        return ack
+        return (MSG_ACK, ack, self._channel is not None)
+
+    def _ack(self, msg_id, result, detail):
+        self._reply(self._ack_reply(msg_id, result, detail))
+
+    def _reply(self, reply):
+        """Send a reply, and keep it readable: sealed replies join the status value (as
+        last_ack); handshake replies in clear are the status value until a session."""
+        msg_type, payload, sealed = reply
+        if sealed and self._channel is None:
+            # A stored sealed answer of a session that is gone: say so in clear instead.
+            msg_type, payload, sealed = self._ack_reply(
+                payload.get("msg_id"), E_SESSION, "the session of this answer has ended"
+            )
+        if sealed:
+            self._last_ack = payload
+            self._send(msg_type, payload)
+            self._store_status()
+        else:
+            message = bytes((msg_type,)) + _json(payload)
+            self._notify(message)
+            if len(message) <= MAX_FRAME_BYTES - 3:
+                n = rs_frames.write_frame(
+                    self._frame_buf, message, self._out_id, 0, MAX_FRAME_BYTES
+                )
+                self._radio.write(self._status_handle, bytes(self._frame_buf[:n]))
 
     def _with_sync_id(self, status):
         status = dict(status)
@@ -534,27 +592,29 @@ class Provisioning:
             status["sync_id"] = self._sync_id
         return status
 
+    def _status_payload(self):
+        payload = {}
+        for key in self._status:
+            if key != "type":
+                payload[key] = self._status[key]
+        return payload
+
     def _send_status(self, now_ms):
-        status = self._status
-        if status.get("type") == "progress":
+        if self._status.get("type") == "progress":
             self._progress_sent_ms = now_ms
         self._progress_due = False
-        payload = {}
-        for key in status:
-            if key != "type":
-                payload[key] = status[key]
-        self._send(_STATUS_TYPES.get(status.get("type"), MSG_STATE), payload)
+        self._send(_STATUS_TYPES.get(self._status.get("type"), MSG_STATE), self._status_payload())
         self._store_status()
 
-    def _encode(self, msg_type, payload):
-        return bytes((msg_type,)) + json.dumps(payload, separators=(",", ":")).encode()
-
     def _send(self, msg_type, payload):
-        """Notify one message, in frames of the link's write size."""
+        """Notify one sealed message, in frames of the link's write size."""
+        sealed = self._channel.seal(msg_type, _json(payload))
+        self._notify(bytes((MSG_SEALED,)) + sealed)
+
+    def _notify(self, message):
         self._out_id = (self._out_id + 1) & 0xFF
         if self._conn is None:
             return
-        message = self._encode(msg_type, payload)
         count = rs_frames.frame_count(len(message), self._max_write)
         view = memoryview(self._frame_buf)
         for seq in range(count):
@@ -568,18 +628,23 @@ class Provisioning:
                 return
 
     def _store_status(self):
-        """The readable status value: the latest status message as one frame, plus the
-        answer to this connection's latest control message (phones without notifications
-        poll this)."""
-        status = self._status
-        payload = {}
-        for key in status:
-            if key != "type":
-                payload[key] = status[key]
+        """The readable status value of a paired connection: one frame holding the latest
+        status message plus the answer to this connection's latest message, sealed (phones
+        without notifications poll this)."""
+        payload = self._status_payload()
         if self._last_ack is not None:
             payload["last_ack"] = self._last_ack
-        message = self._encode(_STATUS_TYPES.get(status.get("type"), MSG_STATE), payload)
-        if len(message) > MAX_FRAME_BYTES - 3:  # a runaway field: keep the essentials
-            message = self._encode(MSG_STATE, {"state": status.get("state")})
+        msg_type = _STATUS_TYPES.get(self._status.get("type"), MSG_STATE)
+        body = _json(payload)
+        if len(body) > _STATUS_PLAIN_MAX_BYTES:  # a runaway field: keep the essentials
+            slim = {"state": self._status.get("state")}
+            if self._last_ack is not None:
+                slim["last_ack"] = {
+                    "msg_id": self._last_ack.get("msg_id"),
+                    "result": self._last_ack.get("result"),
+                }
+            msg_type = MSG_STATE
+            body = _json(slim)
+        message = bytes((MSG_SEALED,)) + self._channel.seal(msg_type, body)
         n = rs_frames.write_frame(self._frame_buf, message, self._out_id, 0, MAX_FRAME_BYTES)
         self._radio.write(self._status_handle, bytes(self._frame_buf[:n]))

@@ -90,6 +90,14 @@ class BleRadio:
         resp = _adv_field(_ADV_TYPE_NAME_COMPLETE, self._name.encode())
         self._ble.gap_advertise(_ADV_INTERVAL_US, adv_data=adv, resp_data=resp, connectable=True)
 
+    def disconnect(self, conn_handle):
+        # The stack answers with _IRQ_CENTRAL_DISCONNECT, queued like any other; OSError
+        # when the connection is already gone.
+        try:
+            self._ble.gap_disconnect(conn_handle)
+        except OSError:
+            pass
+
     def next_event(self):
         if not self._queue:
             return None

@@ -1,15 +1,18 @@
-"""ble_provisioning: the GATT service against a fake radio, a simulated phone and a fake sync.
+"""ble_provisioning (protocol v2): the GATT service against a fake radio, a simulated phone
+and a fake sync.
 
 Runs under pytest and under MicroPython (mpy_run.py): plain functions and asserts. The
-phone below does what the web UI will: read info, seal the secrets, frame, write; it
-decodes the device's notifications with the same frame codec.
+phone below does what the web UI will (docs/ble-protocol.md): read info, run the CPace
+handshake with tests/phone.py's independent crypto, then seal, frame and write; it opens
+the device's notifications and status reads with its own keys, so anything a device
+without the code sends is refused where the browser would refuse it.
 """
 
 import json
-from binascii import b2a_base64, hexlify, unhexlify
 
-import rs_crypto
+import phone as phone_crypto
 import rs_frames
+import rs_pake
 from ble_provisioning import (
     EV_CONNECT,
     EV_DISCONNECT,
@@ -20,25 +23,31 @@ from ble_provisioning import (
     FLAG_WRITE,
     Provisioning,
     device_name,
-    valid_url,
 )
+from rs_crypto import CryptoError
+from rs_pairing import Pairing
 from rs_protocol import (
-    BOUND_CANCEL,
-    BOUND_SYNC_REQUEST,
+    AUTH_TIMEOUT_MS,
     CONTROL_UUID,
     E_AUTH,
     E_BUSY,
     E_FRAME,
     E_MESSAGE,
+    E_RATE_LIMIT,
     E_REPLAY,
+    E_SESSION,
     E_STORAGE,
     E_URL,
     INFO_UUID,
     MSG_ACK,
     MSG_CANCEL,
+    MSG_CONFIRM,
     MSG_DONE,
     MSG_ERROR,
+    MSG_PAKE_A,
+    MSG_PAKE_B,
     MSG_PROGRESS,
+    MSG_SEALED,
     MSG_STATE,
     MSG_STATUS_REQUEST,
     MSG_SYNC_REQUEST,
@@ -46,18 +55,10 @@ from rs_protocol import (
     STATUS_UUID,
 )
 
-CODE = "7K3M9-QX2ZA"
-DEVICE_ID = "rs-00ab12"
+CODE = "12345678"
+DEVICE_ID = "RS-Core-7F3A"
 CONN = 64
-_keys = []
-
-
-def keys(code=CODE):
-    if code != CODE:
-        return rs_crypto.derive_keys(code, DEVICE_ID)
-    if not _keys:  # 2000 PBKDF2 iterations: once per module
-        _keys.append(rs_crypto.derive_keys(CODE, DEVICE_ID))
-    return _keys[0]
+ACK_KEY = phone_crypto.b64url(bytes(range(32)))
 
 
 class FakeRadio:
@@ -70,6 +71,7 @@ class FakeRadio:
         self.notified = []  # (conn, handle, bytes)
         self.events = []
         self.advertising = 0
+        self.disconnected = []
         self.fail_notify = False
 
     def register(self, service_uuid, characteristics):
@@ -89,6 +91,9 @@ class FakeRadio:
 
     def advertise(self):
         self.advertising += 1
+
+    def disconnect(self, conn):
+        self.disconnected.append(conn)
 
     def next_event(self):
         return self.events.pop(0) if self.events else None
@@ -126,70 +131,42 @@ class FakeSync:
 
 
 class Clock:
-    def __init__(self):
+    def __init__(self, step_ms=0):
         self.now_ms = 0
+        self.step_ms = step_ms  # added on every read: work that takes time
 
     def __call__(self):
+        self.now_ms += self.step_ms
         return self.now_ms
 
 
 class Phone:
-    """What the browser does: read info, seal, frame, write; decode notifications."""
+    """What the browser does: frames, the handshake, sealed requests, and reading back."""
 
-    def __init__(self, radio, prov, code=CODE):
+    def __init__(self, radio, prov, code=CODE, conn=CONN):
         self.radio = radio
         self.prov = prov
-        self.keys = keys(code)
-        self.counter = 0
+        self.code = code
+        self.conn = conn
+        self.session = None
         self.msg_id = 0
         self.inbox = rs_frames.Reassembler()
-        self.seen = 0
+        self.seen = len(radio.notified)
+        self.refused = []  # (what, CryptoError code) the phone would not accept
 
-    def connect(self, conn=CONN):
-        self.radio.events.append((EV_CONNECT, conn, 0, None))
+    def connect(self):
+        self.radio.events.append((EV_CONNECT, self.conn, 0, None))
         self.prov.poll()
-        self.counter = 0
+        self.session = None
         self.inbox.reset()
+        self.seen = len(self.radio.notified)
+
+    def disconnect(self):
+        self.radio.events.append((EV_DISCONNECT, self.conn, 0, None))
+        self.prov.poll()
 
     def info(self):
         return json.loads(self.radio.values[10])
-
-    def nonce(self):
-        return unhexlify(self.info()["nonce"])
-
-    def seal_fields(self, obj, msg_type, bound_names, plaintext, counter=None, nonce=None):
-        if counter is None:
-            self.counter += 1
-            counter = self.counter
-        nonce = nonce or self.nonce()
-        bound = [obj.get(name) for name in bound_names]
-        ad = rs_crypto.bound_data(msg_type, bound)
-        blob = rs_crypto.seal(self.keys, nonce, counter, plaintext, ad)
-        obj["nonce"] = hexlify(nonce).decode()
-        obj["counter"] = counter
-        return b2a_base64(blob).strip().decode()
-
-    def sync_request(self, password="hunter22", token="tok-123", counter=None, **fields):
-        obj = {
-            "ssid": "Pit Hotspot",
-            "url": "https://laptop.local:8443/api/upload",
-            "ip_fallback": "https://192.168.43.10:8443/api/upload",
-            "sync_id": "s-001",
-            "cert_sha256": "AB" * 32,
-            "time_utc": 1767225600,
-        }
-        for name in fields:
-            obj[name] = fields[name]
-        secrets = json.dumps({"password": password, "token": token}).encode()
-        obj["secrets"] = self.seal_fields(
-            obj, MSG_SYNC_REQUEST, BOUND_SYNC_REQUEST, secrets, counter
-        )
-        return obj
-
-    def cancel(self, sync_id="s-001", counter=None):
-        obj = {"sync_id": sync_id}
-        obj["auth"] = self.seal_fields(obj, MSG_CANCEL, BOUND_CANCEL, b"", counter)
-        return obj
 
     def frames(self, msg_type, body, msg_id=None, write_bytes=None):
         if msg_id is None:
@@ -200,9 +177,9 @@ class Phone:
         write_bytes = write_bytes or self.info()["max_write"]
         return rs_frames.split(bytes((msg_type,)) + body, msg_id, write_bytes)
 
-    def write(self, frames, conn=CONN):
+    def write(self, frames):
         for frame in frames:
-            self.radio.events.append((EV_WRITE, conn, 11, frame))
+            self.radio.events.append((EV_WRITE, self.conn, 11, frame))
         while self.prov.poll():
             pass
         return self.received()
@@ -211,36 +188,82 @@ class Phone:
         """Write one message; returns the device messages notified meanwhile."""
         return self.write(self.frames(msg_type, body, msg_id, write_bytes))
 
+    def sealed(self, inner_type, obj, counter=None):
+        return self.session.seal(inner_type, obj, counter)
+
+    def send_sealed(self, inner_type, obj, counter=None, msg_id=None):
+        return self.send(MSG_SEALED, self.sealed(inner_type, obj, counter), msg_id)
+
+    def decode(self, message, polled=False):
+        """(type, body, sealed) of one device message, or None if the phone refuses it."""
+        kind = message[0]
+        if kind != MSG_SEALED:
+            return (kind, json.loads(message[1:]), False)
+        if self.session is None or self.session.keys is None:
+            self.refused.append(("sealed without a session", None))
+            return None
+        try:
+            opened = self.session.open(message[1:], polled=polled)
+        except CryptoError as exc:
+            self.refused.append(("sealed", exc.code))
+            return None
+        if opened is None:
+            return None  # a polled value seen before
+        return (opened[0], opened[1], True)
+
     def received(self):
-        """New device messages as (type, dict), decoded from the notifications."""
+        """New device messages as (type, body, sealed), decoded from the notifications."""
         out = []
         while self.seen < len(self.radio.notified):
             conn, handle, frame = self.radio.notified[self.seen]
             self.seen += 1
-            assert handle == 12 and conn == CONN
+            assert handle == 12 and conn == self.conn
             assert len(frame) <= self.info()["max_write"]
             if self.inbox.feed(frame) == rs_frames.COMPLETE:
-                message = bytes(self.inbox.message())
-                out.append((message[0], json.loads(message[1:])))
+                got = self.decode(bytes(self.inbox.message()))
+                if got is not None:
+                    out.append(got)
         return out
 
     def read_status(self):
         """A polling read of the status value (phones without notifications)."""
+        value = self.radio.values[12]
+        if not value:
+            return None
         r = rs_frames.Reassembler()
-        assert r.feed(self.radio.values[12]) == rs_frames.COMPLETE
-        message = bytes(r.message())
-        return message[0], json.loads(message[1:])
+        assert r.feed(value) == rs_frames.COMPLETE
+        return self.decode(bytes(r.message()), polled=True)
+
+    def handshake(self, check=True):
+        """pake_a, pake_b, confirm, and the sealed ack: a paired session (or the refusal)."""
+        self.session = phone_crypto.PhoneSession(self.code, self.info()["device_id"])
+        got = self.send(MSG_PAKE_A, self.session.pake_a())
+        assert len(got) == 1, got
+        kind, body, sealed = got[0]
+        if kind != MSG_PAKE_B:
+            return body  # a plain ack: E_RATE_LIMIT, E_MESSAGE...
+        assert not sealed and body["msg_id"] == self.msg_id
+        try:
+            confirm = self.session.on_pake_b(body)
+        except CryptoError as exc:
+            assert not check, exc
+            return exc.code
+        got = self.send(MSG_CONFIRM, confirm)
+        assert len(got) == 1 and got[0][0] == MSG_ACK, got
+        if check:
+            assert got[0][2], "the confirm's ack is the first sealed message"
+            assert got[0][1] == {"msg_id": self.msg_id, "result": "ok"}
+        return got[0][1]
 
 
-def setup(sync_busy=True, device_info=None, **kwargs):
+def setup(sync_busy=True, device_info=None, clock=None, **kwargs):
     radio = FakeRadio()
     sync = FakeSync()
-    clock = Clock()
+    clock = clock or Clock()
     logs = []
 
     def info():
         return {
-            "device_id": DEVICE_ID,
             "firmware": "0.1.0",
             "pending_files": 3,
             "pending_bytes": 123456,
@@ -250,7 +273,7 @@ def setup(sync_busy=True, device_info=None, **kwargs):
     prov = Provisioning(
         radio,
         device_info or info,
-        keys(),
+        kwargs.pop("pairing", Pairing(DEVICE_ID, CODE)),
         start_sync=sync.start,
         cancel_sync=sync.cancel,
         sync_busy=(lambda: sync.running) if sync_busy else None,
@@ -262,32 +285,64 @@ def setup(sync_busy=True, device_info=None, **kwargs):
     sync.prov = prov
     phone = Phone(radio, prov)
     phone.connect()
-    return Rig(radio, prov, sync, phone, clock)
+    return Rig(radio, prov, sync, phone, clock, logs)
+
+
+def paired(**kwargs):
+    t = setup(**kwargs)
+    t.phone.handshake()
+    return t
 
 
 class Rig:
-    def __init__(self, radio, prov, sync, phone, clock):
+    def __init__(self, radio, prov, sync, phone, clock, logs):
         self.radio = radio
         self.prov = prov
         self.sync = sync
         self.phone = phone
         self.clock = clock
+        self.logs = logs
+
+
+def request(**fields):
+    obj = {
+        "ssid": "Pit Hotspot",
+        "password": "hunter22",
+        "url": "https://laptop.local:8443/api/upload",
+        "ip_fallback": "https://192.168.43.10:8443/api/upload",
+        "token": "tok-123",
+        "sync_id": "s-001",
+        "cert_sha256": "AB" * 32,
+        "time_utc": 1767225600,
+        "ack_key": ACK_KEY,
+    }
+    for name in fields:
+        if fields[name] is None:
+            del obj[name]
+        else:
+            obj[name] = fields[name]
+    return obj
 
 
 def acks(messages):
-    return [body for kind, body in messages if kind == MSG_ACK]
+    return [body for kind, body, _ in messages if kind == MSG_ACK]
 
 
-def only_ack(messages):
-    found = acks(messages)
+def only_ack(messages, sealed=True):
+    found = [(body, s) for kind, body, s in messages if kind == MSG_ACK]
     assert len(found) == 1, messages
-    return found[0]
+    assert found[0][1] == sealed, messages
+    return found[0][0]
 
 
-# -- GATT layout and info ------------------------------------------------------------------
+def result(messages, sealed=True):
+    return only_ack(messages, sealed)["result"]
 
 
-def test_registers_the_service_and_publishes_info():
+# -- GATT layout, info, the handshake -------------------------------------------------------
+
+
+def test_registers_the_v2_service_and_publishes_public_info():
     t = setup()
     uuid, chars = t.radio.services[0]
     assert uuid == SERVICE_UUID
@@ -295,15 +350,37 @@ def test_registers_the_service_and_publishes_info():
     assert chars[1] == (CONTROL_UUID, FLAG_WRITE)
     assert chars[2] == (STATUS_UUID, FLAG_READ | FLAG_NOTIFY)
     assert t.radio.buffers == {10: 512, 11: 512, 12: 512}
-    assert t.radio.advertising == 1
     info = t.phone.info()
-    assert info["device_id"] == DEVICE_ID and info["firmware"] == "0.1.0"
-    assert info["protocol"] == 1 and info["max_write"] == 20
-    assert info["pending_files"] == 3 and info["pending_bytes"] == 123456
-    assert info["free_bytes"] == 987654321
-    assert len(info["nonce"]) == 32 and unhexlify(info["nonce"]) == t.prov.nonce
-    assert t.phone.read_status() == (MSG_STATE, {"state": "idle"})
-    assert t.prov.connected
+    assert info == {
+        "device_id": DEVICE_ID,
+        "firmware": "0.1.0",
+        "protocol": 2,
+        "max_write": 20,
+        "pending_files": 3,
+        "pending_bytes": 123456,
+        "free_bytes": 987654321,
+    }
+    assert t.phone.read_status() is None  # nothing before a handshake
+    assert t.prov.connected and not t.prov.authenticated
+
+
+def test_pairing_is_made_after_the_radio_is_registered():
+    order = []
+    radio = FakeRadio()
+    register = radio.register
+
+    def registering(uuid, chars):
+        order.append("radio")
+        return register(uuid, chars)
+
+    radio.register = registering
+
+    def make_pairing():
+        order.append("code")
+        return Pairing(DEVICE_ID, CODE)
+
+    Provisioning(radio, dict, make_pairing, lambda r: None, lambda: None, log=order.append)
+    assert order == ["radio", "code"]
 
 
 def test_storage_error_still_publishes_info():
@@ -313,421 +390,526 @@ def test_storage_error_still_publishes_info():
     t = setup(device_info=broken)
     info = t.phone.info()
     assert info["storage_error"] == E_STORAGE and info["pending_files"] is None
-    assert len(info["nonce"]) == 32
+    assert info["device_id"] == DEVICE_ID and info["protocol"] == 2
 
 
-def test_each_connection_gets_a_new_nonce():
+def test_handshake_at_20_byte_writes_opens_a_sealed_session():
     t = setup()
-    first = t.phone.nonce()
-    t.radio.events.append((EV_DISCONNECT, CONN, 0, None))
-    t.prov.poll()
-    t.phone.connect()
-    assert t.phone.nonce() != first
-    assert t.radio.advertising == 2  # advertising again after the disconnect
-
-
-def test_mtu_exchange_raises_max_write():
-    t = setup()
-    t.radio.events.append((EV_MTU, CONN, 0, 188))
-    t.prov.poll()
-    assert t.phone.info()["max_write"] == 185
-    t.radio.events.append((EV_MTU, CONN, 0, 517))
-    t.prov.poll()
-    assert t.phone.info()["max_write"] == 512  # capped: one buffer, Web Bluetooth's max
-    t.radio.events.append((EV_MTU, CONN, 0, 10))
-    t.prov.poll()
-    assert t.phone.info()["max_write"] == 20
-
-
-# -- sync request --------------------------------------------------------------------------
-
-
-def test_sync_request_at_20_byte_writes_starts_the_sync():
-    t = setup()
-    frames = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request())
-    assert len(frames) > 20 and all(len(f) <= 20 for f in frames)
-    got = t.phone.write(frames)
-    assert got == [  # the answer first, then what the sync reported meanwhile
-        (MSG_ACK, {"msg_id": t.phone.msg_id, "result": "ok"}),
-        (MSG_STATE, {"state": "request_received", "sync_id": "s-001"}),
-    ]
-    assert len(t.sync.started) == 1
-    request = t.sync.started[0]
-    assert request == {
-        "ssid": "Pit Hotspot",
-        "password": "hunter22",
-        "url": "https://laptop.local:8443/api/upload",
-        "ip_fallback": "https://192.168.43.10:8443/api/upload",
-        "token": "tok-123",
-        "sync_id": "s-001",
-        "cert_sha256": "ab" * 32,
-        "time_utc": 1767225600,
-    }
-    # the readable value: the latest status plus the answer to our message
-    kind, status = t.phone.read_status()
-    assert kind == MSG_STATE and status["state"] == "request_received"
-    assert status["sync_id"] == "s-001"
+    assert t.phone.handshake() == {"msg_id": t.phone.msg_id, "result": "ok"}
+    assert t.prov.authenticated
+    # the readable value is now sealed too (with the answer to our confirm)
+    kind, status, sealed = t.phone.read_status()
+    assert sealed and kind == MSG_STATE and status["state"] == "idle"
     assert status["last_ack"] == {"msg_id": t.phone.msg_id, "result": "ok"}
 
 
-def test_sync_request_at_185_byte_writes():
+def test_pake_b_is_readable_for_phones_without_notifications():
     t = setup()
+    t.phone.session = phone_crypto.PhoneSession(CODE, DEVICE_ID)
+    frames = t.phone.frames(MSG_PAKE_A, t.phone.session.pake_a())
+    t.radio.fail_notify = True  # nothing arrives as a notification
+    assert t.phone.write(frames) == []
+    kind, body, sealed = t.phone.read_status()
+    assert kind == MSG_PAKE_B and not sealed and body["msg_id"] == t.phone.msg_id
+    confirm = t.phone.session.on_pake_b(body)
+    assert t.phone.send(MSG_CONFIRM, confirm) == []
+    kind, status, sealed = t.phone.read_status()
+    assert sealed and status["last_ack"]["result"] == "ok"
+
+
+def test_wrong_code_fails_on_both_sides_and_nothing_is_applied():
+    t = setup()
+    intruder = Phone(t.radio, t.prov, code="12345670")
+    # the phone refuses the device's confirmation: it never sends a secret
+    assert intruder.handshake(check=False) == E_AUTH
+    # a phone that sends its (wrong) confirmation anyway is refused by the device
+    wrong = phone_crypto.PhoneSession("12345670", DEVICE_ID)
+    got = intruder.send(MSG_PAKE_A, wrong.pake_a())
+    pake_b = got[0][1]
+    ta = rs_pake.Initiator("12345670", DEVICE_ID, wrong.sid, bytes(32))  # any scalar
+    forged = {"ta": phone_crypto.b64url(ta.finish(phone_crypto.unb64url(pake_b["yb"])).confirm_a)}
+    ack = only_ack(intruder.send(MSG_CONFIRM, forged), sealed=False)
+    assert ack["result"] == E_AUTH
+    assert not t.prov.authenticated
+    # nothing sealed is taken, and no sync started
+    assert result(intruder.send(MSG_SYNC_REQUEST, request()), sealed=False) == E_SESSION
+    assert result(intruder.send(MSG_SEALED, bytes(40)), sealed=False) == E_SESSION
+    assert t.sync.started == [] and t.sync.cancels == 0
+    # the right code still works afterwards (within the throttle's free attempts)
+    t.phone.seen = len(t.radio.notified)
+    t.phone.msg_id = 100
+    t.phone.handshake()
+    assert t.prov.authenticated
+
+
+def test_confirm_needs_a_finished_pake_a_and_right_sizes():
+    t = setup()
+    assert result(t.phone.send(MSG_CONFIRM, {"ta": "AAAA"}), sealed=False) == E_SESSION
+    for bad in ({}, {"sid": "AAAA", "ya": "AAAA"}, {"sid": phone_crypto.b64url(bytes(16))}):
+        assert result(t.phone.send(MSG_PAKE_A, bad), sealed=False) == E_MESSAGE
+    assert result(t.phone.send(MSG_PAKE_A, b"not json"), sealed=False) == E_MESSAGE
+
+
+def test_low_order_point_ends_the_handshake():
+    t = setup()
+    body = {"sid": phone_crypto.b64url(bytes(16)), "ya": phone_crypto.b64url(bytes(32))}
+    ack = only_ack(t.phone.send(MSG_PAKE_A, body), sealed=False)
+    assert ack["result"] == E_AUTH and not t.prov.authenticated
+
+
+def test_messages_before_the_handshake_are_e_session():
+    t = setup()
+    for kind, body in (
+        (MSG_SYNC_REQUEST, json.dumps(request()).encode()),
+        (MSG_CANCEL, b'{"sync_id": "s-001"}'),
+        (MSG_STATUS_REQUEST, b""),
+        (MSG_SEALED, bytes(64)),
+    ):
+        assert result(t.phone.send(kind, body), sealed=False) == E_SESSION
+    assert t.sync.started == []
+
+
+def test_handshake_work_is_spread_over_polls():
+    """Each poll does at most work_budget_ms of the handshake's arithmetic (a clock that
+    advances 5 ms per read plays a slow board), so the loop keeps reading the GNSS."""
+    clock = Clock(step_ms=5)
+    t = setup(clock=clock, work_budget_ms=20)
+    t.phone.session = phone_crypto.PhoneSession(CODE, DEVICE_ID)
+    for frame in t.phone.frames(MSG_PAKE_A, t.phone.session.pake_a()):
+        t.radio.events.append((EV_WRITE, CONN, 11, frame))
+    polls = 0
+    while not t.phone.received():
+        before = clock.now_ms
+        t.prov.poll()
+        polls += 1
+        assert clock.now_ms - before <= 20 + 3 * 5  # the budget plus a step and overhead
+    assert polls >= 8
+    assert t.phone.read_status()[0] == MSG_PAKE_B
+
+
+def test_a_new_pake_a_replaces_the_session():
+    t = paired()
+    t.phone.msg_id = 50
+    t.phone.handshake()
+    assert t.prov.authenticated
+
+
+# -- rate limiting and the unauthenticated timeout ------------------------------------------
+
+
+def test_failed_handshakes_are_throttled_with_a_growing_delay():
+    t = setup()
+    intruder = Phone(t.radio, t.prov, code="00000000")
+    for _ in range(3):  # three free attempts
+        assert intruder.handshake(check=False) == E_AUTH
+    ack = intruder.handshake(check=False)
+    assert ack["result"] == E_RATE_LIMIT and ack["retry_ms"] == 1000
+    t.clock.now_ms += 1000
+    assert intruder.handshake(check=False) == E_AUTH
+    ack = intruder.handshake(check=False)
+    assert ack["result"] == E_RATE_LIMIT and ack["retry_ms"] == 2000
+    # not a lockout: the owner gets in once the delay has passed, and that clears it
+    t.clock.now_ms += 2000
+    t.phone.seen = len(t.radio.notified)
+    t.phone.msg_id = 100
+    t.phone.handshake()
+    assert t.prov.authenticated
+    t.phone.msg_id = 120
+    t.phone.handshake()  # no delay any more
+
+
+def test_throttle_is_per_device_not_per_connection():
+    t = setup()
+    intruder = Phone(t.radio, t.prov, code="00000000", conn=CONN + 1)
+    for _ in range(3):
+        intruder.connect()
+        assert intruder.handshake(check=False) == E_AUTH
+        intruder.disconnect()
+    intruder.connect()
+    assert intruder.handshake(check=False)["result"] == E_RATE_LIMIT
+
+
+def test_unauthenticated_connection_is_dropped_and_advertising_goes_on():
+    t = setup()
+    advertised = t.radio.advertising
+    t.clock.now_ms += AUTH_TIMEOUT_MS - 1
+    t.prov.poll()
+    assert t.radio.disconnected == []
+    t.clock.now_ms += 1
+    t.prov.poll()
+    t.prov.poll()
+    assert t.radio.disconnected == [CONN]  # once
+    t.phone.disconnect()
+    assert not t.prov.connected and t.radio.advertising == advertised + 1
+
+
+def test_a_paired_connection_is_not_dropped():
+    t = paired()
+    t.clock.now_ms += 10 * AUTH_TIMEOUT_MS
+    t.prov.poll()
+    assert t.radio.disconnected == [] and t.prov.authenticated
+
+
+def test_newcomers_replace_an_unpaired_connection_but_not_a_paired_one():
+    t = setup()
+    other = Phone(t.radio, t.prov, conn=CONN + 1)
+    other.connect()  # the first one never paired: it yields
+    assert t.radio.disconnected == [CONN]
+    other.handshake()
+    third = Phone(t.radio, t.prov, conn=CONN + 2)
+    third.connect()
+    assert t.radio.disconnected == [CONN, CONN + 2]  # the paired phone keeps the device
+    assert t.prov.authenticated
+    other.send_sealed(MSG_STATUS_REQUEST, {})
+
+
+# -- stale state across reconnects ----------------------------------------------------------
+
+
+def test_a_reconnecting_phone_never_gets_the_previous_connections_state():
+    t = setup()
+    t.phone.session = phone_crypto.PhoneSession(CODE, DEVICE_ID)
+    t.phone.send(MSG_PAKE_A, t.phone.session.pake_a())
+    old_pake_b = t.radio.values[12]
+    # the link drops and the phone reconnects at once: it reads before the device has
+    # handled either event (they wait in the radio's queue)
+    t.radio.events.append((EV_DISCONNECT, CONN, 0, None))
+    t.radio.events.append((EV_CONNECT, CONN, 0, None))
+    fresh = phone_crypto.PhoneSession(CODE, DEVICE_ID)
+    kind, stale, _ = t.phone.decode(old_pake_b[3:])
+    assert kind == MSG_PAKE_B
+    try:
+        fresh.on_pake_b(stale)
+        raise AssertionError("accepted a stale pake_b")
+    except phone_crypto.FakeDeviceError:
+        pass  # another handshake's answer: ignored, the phone keeps waiting
+    t.prov.poll()
+    assert t.radio.values[12] == b""  # nothing of the old connection is readable
+    # and the device will not confirm the old handshake on the new connection
+    confirm = t.phone.session.on_pake_b(stale)
+    assert result(t.phone.send(MSG_CONFIRM, confirm), sealed=False) == E_SESSION
+
+
+def test_sealed_state_of_an_earlier_session_is_refused_after_reconnect():
+    t = paired()
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
+    old_value = t.radio.values[12]
+    old_frames = t.phone.frames(MSG_SEALED, t.phone.sealed(MSG_CANCEL, {"sync_id": "s-001"}))
+    t.phone.disconnect()
+    t.phone.connect()
+    t.phone.handshake()
+    # a status read that raced the reconnect: sealed under the old keys, refused
+    r = rs_frames.Reassembler()
+    r.feed(old_value)
+    assert t.phone.decode(bytes(r.message()), polled=True) is None
+    assert t.phone.refused[-1] == ("sealed", E_AUTH)
+    # an eavesdropper's replay of the old connection's cancel: another session's keys
+    assert result(t.phone.write(old_frames)) == E_AUTH
+    assert t.sync.cancels == 0
+
+
+# -- sealed sync requests -------------------------------------------------------------------
+
+
+def test_sync_request_starts_the_sync_with_the_ack_key_as_text():
+    t = paired()
+    got = t.phone.send_sealed(MSG_SYNC_REQUEST, request())
+    assert got == [  # the answer first, then what the sync reported meanwhile
+        (MSG_ACK, {"msg_id": t.phone.msg_id, "result": "ok", "counter": 1}, True),
+        (MSG_STATE, {"state": "request_received", "sync_id": "s-001"}, True),
+    ]
+    assert t.sync.started == [
+        {
+            "ssid": "Pit Hotspot",
+            "password": "hunter22",
+            "url": "https://laptop.local:8443/api/upload",
+            "ip_fallback": "https://192.168.43.10:8443/api/upload",
+            "token": "tok-123",
+            "sync_id": "s-001",
+            "cert_sha256": "ab" * 32,
+            "time_utc": 1767225600,
+            "ack_key": ACK_KEY,
+        }
+    ]
+    kind, status, sealed = t.phone.read_status()
+    assert sealed and kind == MSG_STATE and status["state"] == "request_received"
+    assert status["last_ack"]["counter"] == 1
+
+
+def test_sync_request_at_185_byte_writes():
+    t = paired()
     t.radio.events.append((EV_MTU, CONN, 0, 188))
     t.prov.poll()
-    frames = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request(token="t" * 200))
+    frames = t.phone.frames(MSG_SEALED, t.phone.sealed(MSG_SYNC_REQUEST, request(token="t" * 256)))
     assert len(frames) >= 3 and all(len(f) <= 185 for f in frames)
-    assert len(frames[0]) == 185
-    assert only_ack(t.phone.write(frames))["result"] == "ok"
-    assert t.sync.started[0]["token"] == "t" * 200
-    # the device notifies in frames of the same size
+    assert result(t.phone.write(frames)) == "ok"
+    assert t.sync.started[0]["token"] == "t" * 256
     assert max(len(n[2]) for n in t.radio.notified) <= 185
 
 
 def test_optional_fields_may_be_absent():
-    t = setup()
-    obj = {"ssid": "Pit", "url": "http://192.168.43.10:8000/api/upload", "sync_id": "s-1"}
-    obj["time_utc"] = 1767225600
-    # absent optional fields are bound as empty strings
-    obj["secrets"] = t.phone.seal_fields(
-        obj,
-        MSG_SYNC_REQUEST,
-        BOUND_SYNC_REQUEST,
-        json.dumps({"password": "", "token": "x"}).encode(),
-    )
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, obj))["result"] == "ok"
-    assert t.sync.started[0]["ip_fallback"] is None
-    assert t.sync.started[0]["cert_sha256"] is None
-    assert t.sync.started[0]["password"] == ""
+    t = paired()
+    obj = request(ip_fallback=None, cert_sha256=None, password="")
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, obj)) == "ok"
+    started = t.sync.started[0]
+    assert started["ip_fallback"] is None and started["cert_sha256"] is None
+    assert started["password"] == ""
+
+
+def test_request_fields_are_checked():
+    t = paired()
+
+    def result_of(obj):
+        return result(t.phone.send_sealed(MSG_SYNC_REQUEST, obj))
+
+    assert result_of(b"not json") == E_MESSAGE
+    assert result_of(b"\xff\xfe") == E_MESSAGE
+    assert result_of(b"[1, 2]") == E_MESSAGE
+    for name in ("ssid", "url", "sync_id", "time_utc", "token", "password", "ack_key"):
+        assert result_of(request(**{name: None})) == E_MESSAGE, name
+    for name, value in (
+        ("ssid", "x" * 33),
+        ("ssid", "é" * 17),  # 34 UTF-8 bytes: the limit is in bytes
+        ("ssid", 5),
+        ("time_utc", 1767225600000),  # milliseconds, not seconds
+        ("time_utc", True),
+        ("time_utc", "1767225600"),
+        ("sync_id", "s/../x"),
+        ("sync_id", "s" * 33),
+        ("cert_sha256", "ab" * 31),
+        ("cert_sha256", "g" * 64),
+        ("token", "t" * 257),
+        ("password", "p" * 65),
+        ("ack_key", ACK_KEY[:-1]),
+        ("ack_key", ACK_KEY + "A"),
+        ("ack_key", ACK_KEY[:-1] + "="),
+        ("ack_key", ACK_KEY[:-1] + "+"),
+        ("ack_key", 7),
+    ):
+        assert result_of(request(**{name: value})) == E_MESSAGE, (name, value)
+    assert result_of(request(ssid="é" * 16)) == "ok"  # 32 bytes
+    assert len(t.sync.started) == 1
+
+
+def test_bad_urls_are_e_url():
+    t = paired()
+    for url in ("ftp://laptop/upload", "laptop.local/upload", "http://", "https:///x"):
+        assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request(url=url))) == E_URL, url
+    bare_ip = request(ip_fallback="10.0.0.1")  # a URL, like url: parsed the same way
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, bare_ip)) == E_URL
+    assert t.sync.started == []
+
+
+def test_replayed_and_reordered_requests_are_e_replay():
+    t = paired(sync_busy=False)
+    t.sync.report_on_start = False
+    first = t.phone.frames(MSG_SEALED, t.phone.sealed(MSG_SYNC_REQUEST, request()))
+    second = t.phone.frames(MSG_SEALED, t.phone.sealed(MSG_STATUS_REQUEST, {}))
+    assert result(t.phone.write(second)) == "ok"  # counter 2 first
+    assert result(t.phone.write(first)) == E_REPLAY  # counter 1 after it: reordered
+    assert t.sync.started == []
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
+    t.sync.report({"type": "error", "state": "failed", "error": "E_NO_IP"})
+    # the same sealed bytes under a new msg_id: its counter is used up
+    replay = t.phone.sealed(MSG_SYNC_REQUEST, request(sync_id="s-2"), counter=3)
+    assert result(t.phone.send(MSG_SEALED, replay)) == E_REPLAY
+    assert len(t.sync.started) == 1
+
+
+def test_tampered_sealed_messages_are_e_auth_and_burn_no_counter():
+    t = paired()
+    sealed = bytearray(t.phone.sealed(MSG_SYNC_REQUEST, request()))
+    sealed[10] ^= 1
+    assert result(t.phone.send(MSG_SEALED, bytes(sealed))) == E_AUTH
+    assert t.sync.started == []
+    t.phone.session.sent = 0  # the failed message did not use counter 1 up
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
 
 
 def test_repeated_msg_id_is_idempotent():
-    t = setup()
-    frames = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request())
+    t = paired()
+    frames = t.phone.frames(MSG_SEALED, t.phone.sealed(MSG_SYNC_REQUEST, request()))
     first = only_ack(t.phone.write(frames))
-    # the ack was lost: the phone writes the very same frames again
-    again = t.phone.write(frames)
+    again = t.phone.write(frames)  # the ack was lost: the very same frames again
     assert acks(again) == [first]
     assert len(t.sync.started) == 1
-    assert t.phone.read_status()[1]["last_ack"] == first
 
 
 def test_same_sync_while_running_is_not_started_twice():
-    t = setup()
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
-    # a new message (new msg_id, counter) for the same sync_id: one sync
-    ack = only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))
+    t = paired()
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
+    ack = only_ack(t.phone.send_sealed(MSG_SYNC_REQUEST, request()))
     assert ack["result"] == "ok" and ack["detail"] == "already running"
-    assert len(t.sync.started) == 1
-    # another sync while one runs
-    ack = only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request(sync_id="s-002")))
-    assert ack["result"] == E_BUSY
-    assert len(t.sync.started) == 1
-    # after it ended, a new request starts a new sync
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request(sync_id="s-002"))) == E_BUSY
     t.sync.report({"type": "done", "state": "done", "files_sent": 3, "bytes": 10})
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request(sync_id="s-002")))[
-        "result"
-    ] == ("ok")
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request(sync_id="s-002"))) == "ok"
     assert len(t.sync.started) == 2
 
 
 def test_second_request_before_the_first_report_is_busy():
-    t = setup()
+    t = paired()
     t.sync.report_on_start = False  # like sync.start(): a task that has not run yet
-    first = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request())
-    second = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request(sync_id="s-002"))
+    first = t.phone.frames(MSG_SEALED, t.phone.sealed(MSG_SYNC_REQUEST, request()))
+    second = t.phone.frames(MSG_SEALED, t.phone.sealed(MSG_SYNC_REQUEST, request(sync_id="s-002")))
     got = t.phone.write(first + second)  # both in one poll()
     assert [a["result"] for a in acks(got)] == ["ok", E_BUSY]
     assert len(t.sync.started) == 1
 
 
-def test_busy_falls_back_to_the_relayed_state():
-    t = setup(sync_busy=False)
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
-    t.sync.report({"type": "state", "state": "joining"})
-    ack = only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request(sync_id="s-9")))
-    assert ack["result"] == E_BUSY
-    t.sync.report({"type": "error", "state": "failed", "error": "E_AP_NOT_FOUND"})
-    ack = only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request(sync_id="s-9")))
-    assert ack["result"] == "ok"
-
-
 def test_start_sync_may_refuse_with_an_error_code():
-    t = setup()
+    t = paired()
     t.sync.refuse = E_STORAGE
-    ack = only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))
-    assert ack["result"] == E_STORAGE
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == E_STORAGE
     t.sync.refuse = None
-    ack = only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request(sync_id="s-2")))
-    assert ack["result"] == "ok"
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request(sync_id="s-2"))) == "ok"
     assert len(t.sync.started) == 1
 
 
-# -- refused requests: nothing applied -----------------------------------------------------
-
-
-def test_wrong_pairing_code_is_e_auth():
-    t = setup()
-    intruder = Phone(t.radio, t.prov, code="7K3M9-QX2ZB")
-    intruder.seen = len(t.radio.notified)
-    intruder.msg_id = 100  # its own msg_ids: a repeated id would be answered as a repeat
-    ack = only_ack(intruder.send(MSG_SYNC_REQUEST, intruder.sync_request()))
-    assert ack["result"] == E_AUTH
-    assert t.sync.started == []
-    t.phone.seen = len(t.radio.notified)  # (both phones hear the same notifications)
-    # the right code still works afterwards: a failed MAC burns no counter
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
-
-
-def test_replayed_counter_is_e_replay():
-    t = setup(sync_busy=False)
-    t.sync.report_on_start = False
-    request = t.phone.sync_request()
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, request))["result"] == "ok"
-    t.sync.report({"type": "error", "state": "failed", "error": "E_NO_IP"})
-    # the same sealed request under a new msg_id: its counter is used up
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, request))["result"] == E_REPLAY
-    # a lower counter, freshly sealed, too
-    older = t.phone.sync_request(counter=1, sync_id="s-2")
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, older))["result"] == E_REPLAY
-    assert len(t.sync.started) == 1
-
-
-def test_replay_into_a_later_connection_is_e_replay():
-    t = setup()
-    frames = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request())
-    assert only_ack(t.phone.write(frames))["result"] == "ok"
-    t.sync.report({"type": "done", "state": "done"})
-    t.radio.events.append((EV_DISCONNECT, CONN, 0, None))
-    t.prov.poll()
-    t.phone.connect()
-    # an eavesdropper replays the recorded frames: the nonce is stale
-    ack = only_ack(t.phone.write(frames))
-    assert ack["result"] == E_REPLAY
-    assert len(t.sync.started) == 1
-
-
-def test_tampering_is_e_auth():
-    t = setup()
-    obj = t.phone.sync_request()
-    blob = bytearray(rs_crypto_blob(obj))
-    blob[20] ^= 1  # a ciphertext bit
-    obj["secrets"] = b2a_base64(bytes(blob)).strip().decode()
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, obj))["result"] == E_AUTH
-    # a cleartext field changed after sealing: the upload URL redirected elsewhere
-    obj = t.phone.sync_request()
-    obj["url"] = "https://evil.example/upload"
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, obj))["result"] == E_AUTH
-    obj = t.phone.sync_request()
-    obj["counter"] += 1  # the counter is inside the MAC too
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, obj))["result"] == E_AUTH
-    assert t.sync.started == []
-
-
-def rs_crypto_blob(obj):
-    from binascii import a2b_base64
-
-    return a2b_base64(obj["secrets"])
-
-
-def test_bad_url_scheme_is_e_url():
-    t = setup()
-    for url in ("ftp://laptop/upload", "laptop.local/upload", "http://", "https:///x"):
-        ack = only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request(url=url)))
-        assert ack["result"] == E_URL, url
-    ack = only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request(ip_fallback="10.0.0.1")))
-    assert ack["result"] == E_URL
-    assert t.sync.started == []
-
-
-def test_valid_url():
-    assert valid_url("http://laptop.local:8000/api/upload")
-    assert valid_url("https://192.168.43.10/api")
-    assert valid_url("http://[fe80::1]:8000/")
-    assert valid_url("http://host?x=1")
-    assert not valid_url("HTTP://host/")  # browsers send lower case
-    assert not valid_url("javascript:alert(1)")
-    assert not valid_url("http://host name/")
-    assert not valid_url("http://host/\x00")
-    assert not valid_url("http://:80/")
-    assert not valid_url("http://user@host/")
-    assert not valid_url(None)
-    assert not valid_url("http://" + "a" * 600)
-
-
-def test_malformed_requests_are_e_message():
-    t = setup()
-
-    def result_of(body):
-        return only_ack(t.phone.send(MSG_SYNC_REQUEST, body))["result"]
-
-    assert result_of(b"not json") == E_MESSAGE
-    assert result_of(b"\xff\xfe") == E_MESSAGE
-    assert result_of(b"[1, 2]") == E_MESSAGE
-    assert result_of(b'{"ssid": "x"') == E_MESSAGE  # truncated JSON
-    good = t.phone.sync_request()
-    for name in ("ssid", "url", "sync_id", "time_utc", "nonce", "counter", "secrets"):
-        obj = dict(good)
-        del obj[name]
-        assert result_of(obj) == E_MESSAGE, name
-    for name, value in (
-        ("ssid", "x" * 33),
-        ("ssid", 5),
-        ("time_utc", 1767225600000),  # milliseconds, not seconds
-        ("time_utc", True),
-        ("time_utc", "1767225600"),
-        ("counter", 0),
-        ("counter", 1 << 32),
-        ("nonce", "zz" * 16),
-        ("nonce", "00" * 15),
-        ("sync_id", "s/../x"),
-        ("sync_id", "s" * 33),
-        ("cert_sha256", "ab" * 31),
-        ("secrets", "AAAA"),
-        ("secrets", 7),
-    ):
-        obj = dict(good)
-        obj[name] = value
-        assert result_of(obj) == E_MESSAGE, (name, value)
-    # sealed correctly, but the secrets lack the token
-    obj = t.phone.sync_request()
-    obj["secrets"] = t.phone.seal_fields(
-        obj, MSG_SYNC_REQUEST, BOUND_SYNC_REQUEST, b'{"password": "x"}'
-    )
-    assert result_of(obj) == E_MESSAGE
-    # a cert pin that is 64 characters but not hex, sealed correctly
-    assert result_of(t.phone.sync_request(cert_sha256="g" * 64)) == E_MESSAGE
-    assert t.sync.started == []
-
-
-def test_unknown_and_device_direction_types_are_e_message():
-    t = setup()
-    for msg_type in (0, 4, MSG_ACK, MSG_DONE, 255):
+def test_unknown_types_are_e_message():
+    t = paired()
+    for msg_type in (0, 7, MSG_ACK, MSG_DONE, 255):
         ack = only_ack(t.phone.send(msg_type, b"{}"))
         assert ack["result"] == E_MESSAGE and ack["msg_id"] == t.phone.msg_id
+    assert result(t.phone.send_sealed(MSG_ACK, {})) == E_MESSAGE  # sealed, wrong way
 
 
-# -- frames --------------------------------------------------------------------------------
+# -- frames ---------------------------------------------------------------------------------
 
 
 def test_out_of_order_frames_are_e_frame_then_a_resend_works():
-    t = setup()
-    frames = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request())
-    got = t.phone.write([frames[0], frames[2]] + frames[3:])
-    ack = only_ack(got)
+    t = paired()
+    frames = t.phone.frames(MSG_SEALED, t.phone.sealed(MSG_SYNC_REQUEST, request()))
+    ack = only_ack(t.phone.write([frames[0], frames[2]] + frames[3:]))
     assert ack == {"msg_id": t.phone.msg_id, "result": E_FRAME, "detail": "frame out of order"}
-    assert t.sync.started == []
-    assert only_ack(t.phone.write(frames))["result"] == "ok"  # the whole message again
+    assert result(t.phone.write(frames)) == "ok"  # the whole message again
     assert len(t.sync.started) == 1
 
 
-def test_oversized_message_is_e_frame():
+def test_truncated_frames_and_garbage_never_start_a_sync():
     t = setup()
-    t.radio.events.append((EV_MTU, CONN, 0, 515))
-    t.prov.poll()
-    frames = []
-    for seq in range(5):  # 5 x 509 bytes > 2048
-        last = 1 if seq == 4 else 0
-        frames.append(bytes((9, seq, last, MSG_SYNC_REQUEST)) + b" " * 508)
-    ack = only_ack(t.phone.write(frames))
-    assert ack["result"] == E_FRAME and ack["msg_id"] == 9
-    assert t.sync.started == []
-
-
-def test_truncated_frames_and_messages():
-    t = setup()
-    ack = only_ack(t.phone.write([b""]))
+    ack = only_ack(t.phone.write([b""]), sealed=False)
     assert ack["result"] == E_FRAME and ack["msg_id"] is None
-    ack = only_ack(t.phone.write([b"\x05\x00"]))
-    assert ack["result"] == E_FRAME and ack["msg_id"] == 5
-    # a message whose last frame never arrives gets no answer; the next one is served
-    frames = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request())
-    assert t.phone.write(frames[:-1]) == []
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
-    # valid frames around a cut message body: E_MESSAGE
-    cut = json.dumps(t.phone.sync_request()).encode()[:-10]
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, cut))["result"] == E_MESSAGE
-    assert len(t.sync.started) == 1
-
-
-def test_garbage_frames_never_crash_or_start_a_sync():
-    t = setup()
     seed = 12345
-    for n in range(400):
+    for n in range(300):
         seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
         length = seed % 24
         frame = bytes(((seed >> (i % 23)) + i * 7) & 0xFF for i in range(length))
         if n % 3 == 0 and length >= 3:
             frame = bytes((frame[0], 0, 1)) + frame[3:]  # complete one-frame messages
         t.phone.write([frame])
-    assert t.sync.started == []
-    assert t.sync.cancels == 0
-    assert t.phone.read_status()[1]["state"] == "idle"
+    assert t.sync.started == [] and t.sync.cancels == 0
+    assert not t.prov.authenticated
 
 
-def test_writes_from_elsewhere_are_ignored():
+def test_writes_from_elsewhere_are_ignored_and_polls_are_bounded():
     t = setup()
-    frames = t.phone.frames(MSG_SYNC_REQUEST, t.phone.sync_request())
-    for frame in frames:
+    for frame in t.phone.frames(MSG_PAKE_A, b"{}"):
         t.radio.events.append((EV_WRITE, CONN, 10, frame))  # the info handle
         t.radio.events.append((EV_WRITE, CONN + 1, 11, frame))  # another connection
     while t.prov.poll():
         pass
     assert t.phone.received() == []
-    assert t.sync.started == []
-
-
-def test_one_poll_handles_a_bounded_number_of_events():
-    t = setup()
     for _ in range(100):
         t.radio.events.append((EV_WRITE, CONN, 11, b"\x01\x05\x00x"))
     assert t.prov.poll() == 32
-    assert len(t.radio.events) == 68
 
 
-# -- status relay --------------------------------------------------------------------------
-
-
-def test_every_state_is_relayed_and_readable():
+def test_mtu_exchange_raises_max_write():
     t = setup()
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
+    for mtu, expected in ((188, 185), (517, 512), (10, 20)):
+        t.radio.events.append((EV_MTU, CONN, 0, mtu))
+        t.prov.poll()
+        assert t.phone.info()["max_write"] == expected
+
+
+# -- status relay ---------------------------------------------------------------------------
+
+
+def test_every_status_is_relayed_sealed_and_readable():
+    t = paired()
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
     for state in ("scanning", "joining", "joined", "uploading"):
         t.sync.report({"type": "state", "state": state})
-        assert t.phone.received() == [(MSG_STATE, {"state": state, "sync_id": "s-001"})]
-        kind, status = t.phone.read_status()
-        assert (kind, status["state"], status["sync_id"]) == (MSG_STATE, state, "s-001")
+        assert t.phone.received() == [(MSG_STATE, {"state": state, "sync_id": "s-001"}, True)]
+        kind, status, sealed = t.phone.read_status()
+        assert sealed and (kind, status["state"]) == (MSG_STATE, state)
     t.clock.now_ms += 1000
-    progress = {"type": "progress", "state": "uploading", "file": 1, "files": 3}
-    progress["sync_bytes"] = 4096
-    progress["sync_total"] = 123456
-    t.sync.report(progress)
+    t.sync.report({"type": "progress", "state": "uploading", "sync_bytes": 4096})
     got = t.phone.received()
     assert got[0][0] == MSG_PROGRESS and got[0][1]["sync_bytes"] == 4096
-    assert got[0][1]["sync_id"] == "s-001" and "type" not in got[0][1]
-    t.sync.report({"type": "done", "state": "done", "files_sent": 3, "bytes": 123456})
-    got = t.phone.received()
-    assert got == [
-        (MSG_DONE, {"state": "done", "files_sent": 3, "bytes": 123456, "sync_id": "s-001"})
-    ]
-    kind, status = t.phone.read_status()
-    assert kind == MSG_DONE and status["files_sent"] == 3
-
-
-def test_failure_and_cancel_are_relayed_with_their_codes():
-    t = setup()
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
     long_detail = "x" * 500
-    t.sync.report(
-        {"type": "error", "state": "failed", "error": "E_WRONG_PASSWORD", "detail": long_detail}
-    )
-    kind, body = t.phone.received()[0]
-    assert kind == MSG_ERROR and body["error"] == "E_WRONG_PASSWORD"
-    assert len(body["detail"]) == 120  # bounded: the status must fit one stored value
+    t.sync.report({"type": "error", "state": "failed", "error": "E_NO_IP", "detail": long_detail})
+    kind, body, sealed = t.phone.received()[0]
+    assert kind == MSG_ERROR and sealed and len(body["detail"]) == 120
     assert t.phone.read_status()[0] == MSG_ERROR
-    t.sync.report({"type": "state", "state": "cancelled", "error": "E_CANCELLED"})
-    assert t.phone.received()[0] == (
-        MSG_STATE,
-        {"state": "cancelled", "error": "E_CANCELLED", "sync_id": "s-001"},
-    )
+
+
+def test_progress_is_rate_limited_and_the_latest_sent():
+    t = paired(progress_interval_ms=500)
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
+    t.clock.now_ms = 10000
+    for i in range(50):
+        t.sync.report({"type": "progress", "state": "uploading", "sync_bytes": i * 4096})
+        t.clock.now_ms += 5
+    assert [b["sync_bytes"] for k, b, s in t.phone.received()] == [0]
+    t.clock.now_ms = 10500
+    t.prov.poll()
+    assert [b["sync_bytes"] for k, b, s in t.phone.received()] == [49 * 4096]
+    t.sync.report({"type": "progress", "state": "uploading", "sync_bytes": 1})
+    t.sync.report({"type": "done", "state": "done"})
+    t.clock.now_ms += 1000
+    t.prov.poll()
+    assert [k for k, b, s in t.phone.received()] == [MSG_DONE]
+
+
+def test_status_request_answers_with_the_current_status():
+    t = paired()
+    got = t.phone.send_sealed(MSG_STATUS_REQUEST, {})
+    assert got == [
+        (MSG_ACK, {"msg_id": t.phone.msg_id, "result": "ok", "counter": 1}, True),
+        (MSG_STATE, {"state": "idle"}, True),
+    ]
+    t.sync.current = {"type": "state", "state": "joining", "sync_id": "s-7"}
+    got = t.phone.send_sealed(MSG_STATUS_REQUEST, {})
+    assert got[1] == (MSG_STATE, {"state": "joining", "sync_id": "s-7"}, True)
+
+
+def test_status_is_not_told_before_pairing():
+    t = setup()
+    t.sync.report({"type": "state", "state": "joining"})
+    assert t.radio.notified == [] and t.phone.read_status() is None
+    t.phone.handshake()
+    _, status, sealed = t.phone.read_status()
+    assert sealed and status["state"] == "joining"
+
+
+def test_disconnect_mid_sync_does_not_stop_it_and_the_end_stays_readable():
+    t = paired()
+    disconnects = []
+    t.prov._on_disconnect = lambda: disconnects.append(1)
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
+    t.sync.report({"type": "state", "state": "uploading"})
+    t.phone.disconnect()
+    assert not t.prov.connected and disconnects == [1]
+    assert t.sync.cancels == 0 and t.sync.running
+    sent_before = len(t.radio.notified)
+    t.sync.report({"type": "done", "state": "done", "files_sent": 3, "bytes": 123456})
+    assert len(t.radio.notified) == sent_before  # nobody to notify
+    t.phone.connect()
+    t.phone.handshake()
+    kind, status, _ = t.phone.read_status()
+    assert kind == MSG_DONE and status["files_sent"] == 3 and status["sync_id"] == "s-001"
+    got = t.phone.send_sealed(MSG_STATUS_REQUEST, {})
+    assert got[1][0] == MSG_DONE
+
+
+def test_notify_failure_never_reaches_the_sync():
+    t = paired()
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
+    t.radio.fail_notify = True
+    t.sync.report({"type": "state", "state": "joining"})  # would raise if relay raised
+    assert t.prov.notify_failures == 1
+    assert t.phone.read_status()[1]["state"] == "joining"
 
 
 def test_relay_rejects_unknown_types():
@@ -739,121 +921,63 @@ def test_relay_rejects_unknown_types():
     raise AssertionError("no ValueError")
 
 
-def test_progress_is_rate_limited_and_the_latest_sent():
-    t = setup(progress_interval_ms=500)
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
-    t.clock.now_ms = 10000
-    for i in range(50):  # a 4 KB chunk each, far faster than BLE could carry them
-        t.sync.report({"type": "progress", "state": "uploading", "sync_bytes": i * 4096})
-        t.clock.now_ms += 5
-    got = t.phone.received()
-    assert [(k, b["sync_bytes"]) for k, b in got] == [(MSG_PROGRESS, 0)]
-    t.prov.poll()
-    assert t.phone.received() == []  # within 500 ms of the last one sent
-    t.clock.now_ms = 10500
-    t.prov.poll()
-    got = t.phone.received()
-    assert [(k, b["sync_bytes"]) for k, b in got] == [(MSG_PROGRESS, 49 * 4096)]
-    # a state change goes out at once, and a stale progress is not sent after it
-    t.sync.report({"type": "progress", "state": "uploading", "sync_bytes": 1})
-    t.sync.report({"type": "done", "state": "done"})
-    t.clock.now_ms += 1000
-    t.prov.poll()
-    assert [k for k, b in t.phone.received()] == [MSG_DONE]
+# -- cancel ---------------------------------------------------------------------------------
 
 
-def test_status_request_answers_with_the_current_status():
-    t = setup()
-    got = t.phone.send(MSG_STATUS_REQUEST, b"")
-    assert got == [
-        (MSG_ACK, {"msg_id": t.phone.msg_id, "result": "ok"}),
-        (MSG_STATE, {"state": "idle"}),
-    ]
-    t.sync.current = {"type": "state", "state": "joining", "sync_id": "s-7"}
-    got = t.phone.send(MSG_STATUS_REQUEST, b"{}")
-    assert got[1] == (MSG_STATE, {"state": "joining", "sync_id": "s-7"})
-    assert t.phone.read_status()[1]["state"] == "joining"
-
-
-def test_disconnect_mid_sync_does_not_stop_it_and_the_end_stays_readable():
-    t = setup()
-    disconnects = []
-    t.prov._on_disconnect = lambda: disconnects.append(1)
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
-    t.sync.report({"type": "state", "state": "uploading"})
-    t.phone.received()
-    old_nonce = t.phone.nonce()
-    t.radio.events.append((EV_DISCONNECT, CONN, 0, None))
-    t.prov.poll()
-    assert not t.prov.connected and disconnects == [1]
-    assert t.sync.cancels == 0 and t.sync.running
-    assert t.radio.advertising == 2
-    sent_before = len(t.radio.notified)
-    t.clock.now_ms += 1000
-    t.sync.report({"type": "progress", "state": "uploading", "sync_bytes": 50000})
-    t.sync.report({"type": "done", "state": "done", "files_sent": 3, "bytes": 123456})
-    assert len(t.radio.notified) == sent_before  # nobody to notify
-    # the phone comes back: a new nonce, and the outcome is readable
-    t.phone.connect()
-    assert t.phone.nonce() != old_nonce
-    kind, status = t.phone.read_status()
-    assert kind == MSG_DONE
-    assert status == {"state": "done", "files_sent": 3, "bytes": 123456, "sync_id": "s-001"}
-    assert "last_ack" not in status  # msg_ids are per connection
-    got = t.phone.send(MSG_STATUS_REQUEST, b"")
-    assert got[1] == (MSG_DONE, status)
-
-
-def test_notify_failure_never_reaches_the_sync():
-    t = setup()
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
-    t.radio.fail_notify = True
-    t.sync.report({"type": "state", "state": "joining"})  # would raise if relay raised
-    assert t.prov.notify_failures == 1
-    assert t.phone.read_status()[1]["state"] == "joining"
-
-
-# -- cancel --------------------------------------------------------------------------------
-
-
-def test_cancel_calls_the_cancel_callback():
-    t = setup()
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
-    frames = t.phone.frames(MSG_CANCEL, t.phone.cancel())
-    assert only_ack(t.phone.write(frames)) == {"msg_id": t.phone.msg_id, "result": "ok"}
-    assert t.sync.cancels == 1
-    # the same cancel written again (lost ack): answered, not applied twice
-    assert only_ack(t.phone.write(frames))["result"] == "ok"
+def test_cancel_is_sealed_idempotent_and_names_the_running_sync():
+    t = paired()
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
+    assert result(t.phone.send_sealed(MSG_CANCEL, {"sync_id": "s-other"})) == E_MESSAGE
+    frames = t.phone.frames(MSG_SEALED, t.phone.sealed(MSG_CANCEL, {"sync_id": "s-001"}))
+    assert result(t.phone.write(frames)) == "ok"
+    assert result(t.phone.write(frames)) == "ok"  # lost ack: answered, not applied twice
     assert t.sync.cancels == 1
     t.sync.report({"type": "state", "state": "cancelled", "error": "E_CANCELLED"})
-    assert t.phone.received()[0][1]["state"] == "cancelled"
-    assert t.phone.read_status()[1]["state"] == "cancelled"
-    # cancelling after the end: nothing to do
-    ack = only_ack(t.phone.send(MSG_CANCEL, t.phone.cancel()))
-    assert ack == {"msg_id": t.phone.msg_id, "result": "ok", "detail": "no sync running"}
-    assert t.sync.cancels == 1
+    ack = only_ack(t.phone.send_sealed(MSG_CANCEL, {"sync_id": "s-001"}))
+    assert ack["detail"] == "no sync running" and t.sync.cancels == 1
+    assert result(t.phone.send_sealed(MSG_CANCEL, {})) == E_MESSAGE
 
 
-def test_cancel_needs_the_pairing_code_and_the_running_sync_id():
-    t = setup()
-    assert only_ack(t.phone.send(MSG_SYNC_REQUEST, t.phone.sync_request()))["result"] == "ok"
-    intruder = Phone(t.radio, t.prov, code="00000-00000")
-    intruder.seen = len(t.radio.notified)
-    intruder.msg_id = 100  # its own msg_ids: a repeated id would be answered as a repeat
-    ack = only_ack(intruder.send(MSG_CANCEL, intruder.cancel(counter=50)))
-    assert ack["result"] == E_AUTH
-    t.phone.seen = len(t.radio.notified)
-    ack = only_ack(t.phone.send(MSG_CANCEL, t.phone.cancel(sync_id="s-other")))
-    assert ack["result"] == E_MESSAGE
-    # a replayed cancel
-    obj = t.phone.cancel()
-    assert only_ack(t.phone.send(MSG_CANCEL, obj))["result"] == "ok"
-    assert only_ack(t.phone.send(MSG_CANCEL, obj))["result"] == E_REPLAY
-    assert t.sync.cancels == 1
-    assert only_ack(t.phone.send(MSG_CANCEL, b"{}"))["result"] == E_MESSAGE
+# -- what a device without the code can do to the phone: nothing ----------------------------
 
 
-# -- names and the board adapter -----------------------------------------------------------
+def test_a_fake_device_gets_nothing_accepted_by_the_phone():
+    """A fake RS-Core (same name, same UUIDs) without the code: the phone's handshake fails
+    at the device's confirmation, so it sends no secret; and whatever the fake notifies
+    into a genuine session (clear messages, its own sealing, replays) is refused."""
+    fake = setup(pairing=Pairing(DEVICE_ID, "99999999"))
+    assert fake.phone.handshake(check=False) == E_AUTH
+    assert fake.phone.session.keys is None  # no keys: nothing could be sealed or opened
+    # the genuine device and a paired phone; the fake injects into the phone's inbox
+    t = paired()
+    assert result(t.phone.send_sealed(MSG_SYNC_REQUEST, request())) == "ok"
+    genuine = list(t.radio.notified)
+    forged = [
+        bytes((MSG_STATE,)) + b'{"state":"done","files_sent":9}',  # in clear
+        bytes((MSG_DONE,)) + b'{"state":"done"}',
+        bytes((MSG_SEALED,)) + bytes(40),  # garbage sealed
+    ]
+    impostor = phone_crypto.PhoneSession(CODE, DEVICE_ID)  # its own keys, not ours
+    impostor.keys = {"aes_d2p": bytes(16), "mac_d2p": bytes(32)}
+    impostor.keys["aes_p2d"] = impostor.keys["aes_d2p"]
+    impostor.keys["mac_p2d"] = impostor.keys["mac_d2p"]
+    forged.append(bytes((MSG_SEALED,)) + impostor.seal(MSG_DONE, {"state": "done"}, 99))
+    inbox = rs_frames.Reassembler()
+    replays = []
+    for _, _, frame in genuine:  # replays of the genuine notifications, whole messages
+        if inbox.feed(frame) == rs_frames.COMPLETE:
+            replays.append(bytes(inbox.message()))
+    assert len(replays) == 4  # pake_b, the confirm's ack, the request's ack, its state
+    got = [t.phone.decode(message) for message in forged + replays]
+    # in clear (two forged states, the replayed pake_b): never the device's word after
+    # pairing, the UI drops them; sealed: none accepted
+    assert [d[0] for d in got if d is not None] == [MSG_STATE, MSG_DONE, MSG_PAKE_B]
+    assert [d for d in got if d is not None and d[2]] == []
+    codes = [code for what, code in t.phone.refused if what == "sealed"]
+    assert codes == [E_AUTH, E_AUTH, E_REPLAY, E_REPLAY, E_REPLAY]
+
+
+# -- names and the board adapter ------------------------------------------------------------
 
 
 def test_device_name():
@@ -863,6 +987,8 @@ def test_device_name():
 
 
 def _uuid_bytes(text):
+    from binascii import unhexlify
+
     # bluetooth.UUID's buffer: the 16 bytes little-endian, as they go on the air
     return bytes(reversed(unhexlify(text.replace("-", ""))))
 
@@ -877,6 +1003,7 @@ class FakeBLE:
         self.values = {}
         self.notified = []
         self.advertised = []
+        self.disconnected = []
         self.services = None
         self.is_active = False
 
@@ -909,6 +1036,10 @@ class FakeBLE:
 
     def gap_advertise(self, interval_us, adv_data=None, resp_data=None, connectable=True):
         self.advertised.append((interval_us, adv_data, resp_data, connectable))
+
+    def gap_disconnect(self, conn):
+        self.disconnected.append(conn)
+        return True
 
     def central_connects(self, conn):
         self.handler(1, (conn, 0, b"\x00" * 6))
@@ -950,40 +1081,48 @@ def board_radio_module():
     finally:
         for name in added:  # other tests must not see the fakes
             del sys.modules[name]
+        # nor a board.ble_radio bound to them: the next import gets a fresh one
+        sys.modules.pop("board.ble_radio", None)
+        board = sys.modules.get("board")
+        if board is not None and hasattr(board, "ble_radio"):
+            try:
+                delattr(board, "ble_radio")
+            except (AttributeError, TypeError):
+                pass
     return ble_radio
 
 
-def test_board_adapter_registers_buffers_and_advertises():
+def test_board_adapter_registers_buffers_advertises_and_disconnects():
     ble_radio = board_radio_module()
     ble = FakeBLE()
-    radio = ble_radio.BleRadio("RS-Core-AB12", ble=ble)
-    assert ble.is_active and ble.configured["gap_name"] == "RS-Core-AB12"
+    radio = ble_radio.BleRadio("RS-Core-7F3A", ble=ble)
+    assert ble.is_active and ble.configured["gap_name"] == "RS-Core-7F3A"
     assert ble.configured["mtu"] == 515
-    prov = Provisioning(
-        radio, lambda: {"device_id": DEVICE_ID}, keys(), lambda r: None, lambda: None
-    )
+    Provisioning(radio, dict, Pairing(DEVICE_ID, CODE), lambda r: None, lambda: None)
     service_uuid, chars = ble.services[0]
     assert service_uuid == _uuid_bytes(SERVICE_UUID)
     assert chars[1] == (_uuid_bytes(CONTROL_UUID), FLAG_WRITE)
     assert ble.buffers == {20: (512, False), 21: (512, False), 22: (512, False)}
-    assert json.loads(ble.values[20])["nonce"] == hexlify(prov.nonce).decode()
+    assert json.loads(ble.values[20])["protocol"] == 2
     interval_us, adv, resp, connectable = ble.advertised[-1]
     assert interval_us == 250000 and connectable
     assert len(adv) <= 31 and len(resp) <= 31
     assert adv == b"\x02\x01\x06\x11\x07" + _uuid_bytes(SERVICE_UUID)
-    assert resp == b"\x0d\x09RS-Core-AB12"
+    assert resp == b"\x0d\x09RS-Core-7F3A"
+    radio.disconnect(CONN)
+    assert ble.disconnected == [CONN]
 
 
 def test_board_adapter_irq_only_queues_and_the_service_works_through_it():
     ble_radio = board_radio_module()
     ble = FakeBLE()
     wakeups = []
-    radio = ble_radio.BleRadio("RS-Core-AB12", ble=ble, on_event=lambda: wakeups.append(1))
+    radio = ble_radio.BleRadio("RS-Core-7F3A", ble=ble, on_event=lambda: wakeups.append(1))
     sync = FakeSync()
     prov = Provisioning(
         radio,
-        lambda: {"device_id": DEVICE_ID},
-        keys(),
+        dict,
+        Pairing(DEVICE_ID, CODE),
         start_sync=sync.start,
         cancel_sync=sync.cancel,
         sync_busy=lambda: sync.running,
@@ -998,39 +1137,46 @@ def test_board_adapter_irq_only_queues_and_the_service_works_through_it():
     ble.central_connects(CONN)
     ble.handler(21, (CONN, 188))
     prov.poll()
-    info = json.loads(ble.values[20])
-    assert info["max_write"] == 185
-    # the phone writes its frames; each write's value is read in the IRQ, before the next
-    phone = Phone(FakeRadio(), prov)
-    phone.radio.values[10] = ble.values[20]
-    for frame in phone.frames(MSG_SYNC_REQUEST, phone.sync_request()):
-        ble.central_writes(CONN, 21, frame)
-    assert sync.started == [] and len(wakeups) >= 4
-    while prov.poll():
-        pass
+    assert json.loads(ble.values[20])["max_write"] == 185
+    # the phone's side, its frames written through the IRQ; answers read from the fake
+    fake_radio = FakeRadio()
+    phone = Phone(fake_radio, prov)
+    phone.session = phone_crypto.PhoneSession(CODE, DEVICE_ID)
+
+    def exchange(msg_type, body):
+        fake_radio.values[10] = ble.values[20]
+        for frame in phone.frames(msg_type, body):
+            ble.central_writes(CONN, 21, frame)
+        while prov.poll():
+            pass
+        inbox = rs_frames.Reassembler()
+        out = []
+        for conn, handle, frame in ble.notified:
+            assert conn == CONN and handle == 22 and len(frame) <= 185
+            if inbox.feed(frame) == rs_frames.COMPLETE:
+                out.append(phone.decode(bytes(inbox.message())))
+        ble.notified = []
+        return out
+
+    pake_b = exchange(MSG_PAKE_A, phone.session.pake_a())[0][1]
+    assert exchange(MSG_CONFIRM, phone.session.on_pake_b(pake_b))[0][1]["result"] == "ok"
+    got = exchange(MSG_SEALED, phone.sealed(MSG_SYNC_REQUEST, request()))
+    assert [(k, s) for k, b, s in got] == [(MSG_ACK, True), (MSG_STATE, True)]
     assert len(sync.started) == 1 and sync.started[0]["password"] == "hunter22"
-    kinds = []
-    inbox = rs_frames.Reassembler()
-    for conn, handle, frame in ble.notified:
-        assert conn == CONN and handle == 22 and len(frame) <= 185
-        if inbox.feed(frame) == rs_frames.COMPLETE:
-            kinds.append(inbox.message()[0])
-    assert kinds == [MSG_ACK, MSG_STATE]
-    # the disconnect re-advertises; the status value stays
+    assert len(wakeups) >= 4
     advertised = len(ble.advertised)
     ble.handler(2, (CONN, 0, b"\x00" * 6))
     prov.poll()
     assert len(ble.advertised) == advertised + 1
-    assert ble.values[22][3] == MSG_STATE
+    assert ble.values[22] == b""  # nothing of the old connection stays readable
 
 
 def test_board_adapter_queue_is_bounded():
     ble_radio = board_radio_module()
     ble = FakeBLE()
-    radio = ble_radio.BleRadio("RS-Core-AB12", ble=ble)
+    radio = ble_radio.BleRadio("RS-Core-7F3A", ble=ble)
     radio.register(SERVICE_UUID, ((CONTROL_UUID, FLAG_WRITE),))
     for i in range(70):
         ble.central_writes(CONN, 20, bytes((i,)))
     assert radio.dropped_events == 6
-    first = radio.next_event()
-    assert first == (EV_WRITE, CONN, 20, b"\x00")
+    assert radio.next_event() == (EV_WRITE, CONN, 20, b"\x00")

@@ -47,14 +47,30 @@ def test_generated_values_match_the_json() -> None:
     assert tuple(spec["states"]) == tuple(getattr(p, "STATE_" + s.upper()) for s in spec["states"])
     assert set(spec["running_states"]) <= set(spec["states"])
     crypto = spec["crypto"]
-    assert crypto["aes_key_bytes"] + crypto["mac_key_bytes"] == crypto["kdf_output_bytes"]
-    assert len(crypto["pairing_code_alphabet"]) == 32
+    # the key schedule's layout: two confirmation keys, then AES and MAC keys each way
+    layout = 2 * crypto["confirm_bytes"] + 2 * crypto["aes_key_bytes"] + 2 * crypto["mac_key_bytes"]
+    assert layout == crypto["key_schedule_bytes"] == p.KEY_SCHEDULE_BYTES
+    assert crypto["ci_label"].encode() == p.CI_LABEL
+    assert crypto["qr_prefix"] == p.QR_PREFIX
+    assert spec["handshake"]["auth_timeout_ms"] == p.AUTH_TIMEOUT_MS
+    for side, names in spec["sealed_types"].items():
+        numbers = tuple(spec["message_types"][n] for n in names)
+        assert numbers == getattr(p, "SEALED_FROM_" + side.upper())
 
 
 def test_message_type_numbers_are_unique_bytes() -> None:
     numbers = list(_spec()["message_types"].values())
     assert len(set(numbers)) == len(numbers)
     assert all(0 <= n <= 255 for n in numbers)
+
+
+def test_v2_layout_has_its_own_uuids() -> None:
+    """Android caches GATT layouts: protocol 2 must not reuse version 1's service UUID."""
+    spec = _spec()
+    assert spec["protocol_version"] == 2
+    v1 = "7a3e0001-52c1-4d0b-9a6e-5f2b8c1d0e11"
+    uuids = [spec["service_uuid"]] + [c["uuid"] for c in spec["characteristics"].values()]
+    assert v1 not in uuids and len(set(uuids)) == len(uuids)
 
 
 def test_every_error_code_is_documented() -> None:

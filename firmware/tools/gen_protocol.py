@@ -58,6 +58,13 @@ def _str(name: str, value: Any) -> str:
     return f"{name} = {json.dumps(value)}"
 
 
+def _bytes(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, not {value!r}")
+    value.encode("ascii")  # a bytes literal: keep it ASCII
+    return f"{name} = b{json.dumps(value)}"
+
+
 def _tuple(items: list[str]) -> str:
     inner = ", ".join(items)
     return f"({inner},)" if len(items) == 1 else f"({inner})"
@@ -109,29 +116,38 @@ def generate(spec: dict[str, Any]) -> str:
     for code in spec["errors"]:
         out.append(_str(_ident(code), code))
 
-    section("crypto")
+    section("sealed messages: the inner types each side may seal")
+    for side, names in spec["sealed_types"].items():
+        for msg in names:
+            if msg not in types:
+                raise ValueError(f"sealed_types names unknown message {msg!r}")
+        numbers = [f"MSG_{_ident(msg)}" for msg in names]
+        out.extend(_wrapped_tuple(f"SEALED_FROM_{_ident(side)}", numbers))
+
+    section("crypto: CPace, key schedule, sealing (docs/ble-protocol.md, Crypto)")
     crypto = spec["crypto"]
-    out.append(_str("PAIRING_CODE_ALPHABET", crypto["pairing_code_alphabet"]))
-    salt = crypto["kdf_salt_prefix"]
-    salt.encode("ascii")  # a bytes literal below: keep it ASCII
-    out.append(f"KDF_SALT_PREFIX = b{json.dumps(salt)}")
+    for key in ("qr_prefix",):
+        out.append(_str(_ident(key), crypto[key]))
+    for key in ("ci_label", "hkdf_info", "label_p2d", "label_d2p"):
+        out.append(_bytes(_ident(key), crypto[key]))
     for key in (
-        "pairing_code_chars",
-        "kdf_iterations",
-        "kdf_output_bytes",
+        "pairing_code_digits",
+        "sid_bytes",
+        "point_bytes",
+        "isk_bytes",
+        "confirm_bytes",
+        "key_schedule_bytes",
         "aes_key_bytes",
         "mac_key_bytes",
-        "iv_bytes",
-        "mac_bytes",
-        "nonce_bytes",
+        "tag_bytes",
         "counter_bytes",
+        "ack_key_bytes",
     ):
         out.append(_int(_ident(key), crypto[key]))
-    for msg, fields in crypto["bound_fields"].items():
-        if msg not in types:
-            raise ValueError(f"bound_fields names unknown message {msg!r}")
-        name = f"BOUND_{_ident(msg)}"
-        out.extend(_wrapped_tuple(name, [json.dumps(f) for f in fields]))
+
+    section("handshake: unauthenticated connections and failed attempts")
+    for key, value in spec["handshake"].items():
+        out.append(_int(_ident(key), value))
 
     section("timing")
     out.append(_int("SYNC_JOIN_DEADLINE_MS", spec["sync_join_deadline_ms"]))
