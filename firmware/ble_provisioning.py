@@ -30,7 +30,9 @@ Wiring with sync.Sync (which reports through a notify callback):
                         start_sync=sync.start, cancel_sync=sync.cancel,
                         sync_busy=sync.busy, sync_status=sync.status)
     sync = Sync(..., notify=prov.relay)
-    while True: prov.poll(); await asyncio.sleep_ms(20)
+    while True:
+        prov.poll()
+        await asyncio.sleep_ms(0 if prov.working else 20)
 """
 
 import json
@@ -247,6 +249,12 @@ class Provisioning:
     @property
     def authenticated(self):
         return self._channel is not None
+
+    @property
+    def working(self):
+        """A handshake is computing: poll again soon (sleep_ms(0), not the idle period),
+        so its slices follow each other and the phone waits the least."""
+        return self._work is not None
 
     def poll(self):
         """Handle queued radio events, a slice of handshake work, the unauthenticated

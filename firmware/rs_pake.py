@@ -42,7 +42,15 @@ DSI = b"CPace255"
 DSI_ISK = b"CPace255_ISK"
 HASH_BLOCK_BYTES = 128  # SHA-512's input block: s_in_bytes of the generator string
 IDENTITY = bytes(POINT_BYTES)  # G.I: X25519's all-zero output for low-order points
-LADDER_BITS_PER_STEP = 16  # one step of Responder.steps(): about 1/16 of a ladder
+LADDER_BITS_PER_STEP = 8  # one step of Responder.steps(): about 1/32 of a ladder
+
+
+def _hash_in_blocks(h, data):
+    """Feed `data` to the hash one input block at a time, yielding after each, so a
+    pure-Python SHA-512 never costs more than a block per step."""
+    for i in range(0, len(data), HASH_BLOCK_BYTES):
+        h.update(data[i : i + HASH_BLOCK_BYTES])
+        yield
 
 
 def prepend_len(data):
@@ -149,9 +157,14 @@ class Responder:
         self.error = None
 
     def steps(self):
-        h = generator_hash(self._prs, self._ci, self.sid)
+        # Each step is bounded: one SHA-512 block, or LADDER_BITS_PER_STEP ladder bits, or
+        # one modular exponentiation (on an ESP32, each is estimated at 15-60 ms).
+        h = sha512()
+        for _ in _hash_in_blocks(h, generator_string(DSI, self._prs, self._ci, self.sid)):
+            yield
+        u = h.digest()[:POINT_BYTES]  # the last block, with the padding
         yield
-        gx, gz = rs_x25519.map_to_curve(h)
+        gx, gz = rs_x25519.map_to_curve(u)
         yield
         ladder = rs_x25519.Ladder(self._yb, gx, gz)
         while not ladder.run(LADDER_BITS_PER_STEP):
@@ -167,9 +180,12 @@ class Responder:
             self.error = rs_crypto.CryptoError(E_AUTH, "pake_a's point has low order")
             return
         yield
-        isk = intermediate_session_key(self.sid, k, self.ya_point, b"", self.yb_point, b"")
-        yield
         transcript = transcript_ir(self.ya_point, b"", self.yb_point, b"")
+        h = sha512()
+        for _ in _hash_in_blocks(h, lv_cat(DSI_ISK, self.sid, k) + transcript):
+            yield
+        isk = h.digest()
+        yield
         self.keys = SessionKeys(isk, self.sid, transcript)
 
     def run(self):

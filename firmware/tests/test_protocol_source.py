@@ -82,3 +82,16 @@ def test_every_error_code_is_documented() -> None:
         assert f"`{state}`" in doc, state
     for name in spec["message_types"]:
         assert f"`{name}`" in doc, name
+
+
+def test_vectors_file_is_up_to_date() -> None:
+    """tests/vectors/protocol_v2.json is what make_vectors.py writes (the JavaScript
+    client's tests read it: it must not drift from the firmware)."""
+    spec = importlib.util.spec_from_file_location(
+        "make_vectors", FIRMWARE / "tests" / "vectors" / "make_vectors.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    on_disk = (FIRMWARE / "tests" / "vectors" / "protocol_v2.json").read_text(encoding="utf-8")
+    assert on_disk == module.text(), "run: python firmware/tests/vectors/make_vectors.py"
