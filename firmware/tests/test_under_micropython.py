@@ -106,3 +106,73 @@ def test_runner_reports_failures(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "2 passed, 2 failed", result.stdout
     assert "from a coroutine" in result.stdout + result.stderr
+
+
+# What the BLE handshake costs on the MicroPython unix port (docs/ble-protocol.md,
+# "Performance"): medians of several runs, printed for the record; the bounds are loose
+# (a slow CI machine), the ESP32 estimate in the docs scales these numbers.
+HANDSHAKE_BENCH = """
+import json, os, time
+import rs_pake, rs_sha512, rs_x25519
+
+def median_us(fn, runs):
+    times = []
+    for _ in range(runs):
+        t0 = time.ticks_us()
+        fn()
+        times.append(time.ticks_diff(time.ticks_us(), t0))
+    times.sort()
+    return times[len(times) // 2]
+
+k, u = os.urandom(32), os.urandom(32)
+block = bytes(111)  # one SHA-512 block once padded
+sid = os.urandom(16)
+ini = rs_pake.Initiator("12345678", "RS-Core-7F3A", sid, os.urandom(32))
+
+def device_half():
+    dev = rs_pake.Responder("12345678", "RS-Core-7F3A", sid, ini.ya_point, os.urandom(32))
+    steps = 0
+    for _ in dev.steps():
+        steps += 1
+    return steps
+
+def phone_half():
+    p = rs_pake.Initiator("12345678", "RS-Core-7F3A", sid, os.urandom(32))
+    p.finish(ini.ya_point)
+
+print(json.dumps({
+    "x25519_us": median_us(lambda: rs_x25519.x25519(k, u), 21),
+    "sha512_block_us": median_us(lambda: rs_sha512.Sha512(block).digest(), 21),
+    "elligator2_us": median_us(lambda: rs_x25519.map_to_curve(u), 21),
+    "device_handshake_us": median_us(device_half, 11),
+    "phone_handshake_us": median_us(phone_half, 11),
+    "device_steps": device_half(),
+}))
+"""
+
+
+def test_handshake_cost_under_micropython(tmp_path: Path) -> None:
+    script = tmp_path / "bench_handshake.py"
+    script.write_text(HANDSHAKE_BENCH)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROPY")}
+    env["MICROPYPATH"] = MICROPYPATH
+    result = subprocess.run(
+        [micropython(), str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    import json
+
+    cost = json.loads(result.stdout.strip().splitlines()[-1])
+    print("handshake on the MicroPython unix port:", cost)
+    # measured about 3.5 ms per X25519 and 11 ms for the device's half; 10x headroom
+    assert cost["x25519_us"] < 35_000, cost
+    assert cost["device_handshake_us"] < 150_000, cost
+    # two ladders dominate: the device's half is a few X25519s, not dozens
+    assert cost["device_handshake_us"] < 6 * cost["x25519_us"], cost
+    assert cost["device_steps"] >= 60  # spread over polls, not one block
