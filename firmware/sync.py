@@ -86,11 +86,11 @@ class Sync:
         storage,
         clock,
         notify,
-        logger=None,
-        background=None,
         join_deadline_ms=JOIN_DEADLINE_MS,
         join_stable_ms=1000,
         log=None,
+        logger=None,
+        background=None,
     ):
         self._log = log or _print
         self._joiner = WifiJoiner(

@@ -116,6 +116,7 @@ class WifiJoiner:
     ):
         self._wlan = wlan
         self._background = background
+        self._seen_auth = None  # the hotspot's auth mode in the last scan
         self._clock = clock
         self.deadline_ms = deadline_ms
         self._poll_ms = poll_ms

@@ -26,7 +26,7 @@ What net_conn uses (tests may stand in for any of it):
     recv_into(link, view) -> int|None   bytes read; None when it would block; 0 at the end
     close(link)
 
-Only this module (and board/ble_radio.py for BLE) touches the network stack's objects.
+The only firmware module that uses socket, select and ssl (main.py hands them in).
 """
 
 import select

@@ -204,7 +204,9 @@ def test_a_sync_against_slow_parts_costs_no_fix():
     first = times[0]
     assert times == [first + i * PERIOD_MS for i in range(len(times))]
     print("epochs", uart.sent, "parsed", len(times), "largest poll gap", poll_gap_ms, "ms")
-    assert poll_gap_ms < 250, poll_gap_ms  # no slow call ever held the loop
+    # No slow call ever held the loop: each holds the CPU for BLOCK_MS (the margin is for
+    # a busy test machine's scheduling; unloaded, the largest gap is about 20 ms).
+    assert poll_gap_ms < BLOCK_MS * 2 // 3, poll_gap_ms
     # The session recorded after the car moved holds every fix from its first.
     sessions = [n for n in os.listdir("sd") if n.endswith(".csv") and n.startswith("20260214-093")]
     assert len(sessions) == 1, os.listdir("sd")
