@@ -251,7 +251,7 @@ async def test_the_scan_runs_off_the_loop_with_a_background_runner():
     from clock import SystemClock
 
     clock = SystemClock()
-    wlan = _BlockingScanWLAN(clock, [Network("pit")], scan_ms=400)
+    wlan = _BlockingScanWLAN(clock, [Network("pit")], scan_ms=1000)
     wlan.assoc_ms = wlan.dhcp_ms = 10
     joiner = WifiJoiner(wlan, clock, stable_ms=50, background=background, log=lambda m: None)
     gaps = [0]
@@ -272,7 +272,8 @@ async def test_the_scan_runs_off_the_loop_with_a_background_runner():
         done.append(True)
         await task
     assert ip == "172.20.10.2"
-    assert gaps[0] < 150, gaps[0]  # the 400 ms scan never held the loop
+    # The 1 s scan never held the loop (the margin is for a busy machine's scheduling).
+    assert gaps[0] < 600, gaps[0]
 
 
 async def test_a_background_scan_still_bounded_by_the_deadline():
