@@ -238,7 +238,7 @@ class FatOs:
 def test_pending_is_one_directory_pass_and_is_kept_until_something_changes():
     fat = FatOs()
     storage = make_storage(os_module=fat)
-    paths = [record(storage, "20260214-09%02d00" % i, 100 + i) for i in range(40)]
+    paths = [record(storage, f"20260214-09{i:02d}00", 100 + i) for i in range(40)]
     os.mkdir(ROOT + "/subdir.csv")  # a directory is never a session
     fat.listings = 0
     fat.stats = []
