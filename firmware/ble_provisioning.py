@@ -52,20 +52,18 @@ except ImportError:  # CPython
 
 import rs_channel
 import rs_frames
+import rs_handshake
 import rs_pake
 import rs_request
 from rs_crypto import CryptoError
 from rs_protocol import (
     ACK_OK,
     AUTH_TIMEOUT_MS,
-    CONFIRM_BYTES,
     CONTROL_UUID,
     DEFAULT_WRITE_BYTES,
     DEVICE_NAME_PREFIX,
-    E_AUTH,
     E_BUSY,
     E_MESSAGE,
-    E_RATE_LIMIT,
     E_SESSION,
     E_STORAGE,
     INFO_UUID,
@@ -83,12 +81,10 @@ from rs_protocol import (
     MSG_STATE,
     MSG_STATUS_REQUEST,
     MSG_SYNC_REQUEST,
-    POINT_BYTES,
     PROGRESS_INTERVAL_MS,
     PROTOCOL_VERSION,
     RUNNING_STATES,
     SERVICE_UUID,
-    SID_BYTES,
     STATE_IDLE,
     STATUS_UUID,
 )
@@ -111,7 +107,6 @@ VALUE_BUFFER_BYTES = MAX_FRAME_BYTES  # info and status values, and one control 
 EVENTS_PER_POLL = 32  # bound one poll() so a flood of writes cannot starve the sync task
 DETAIL_MAX_CHARS = 120  # keeps every status message within one stored value
 WORK_BUDGET_MS = 60  # handshake arithmetic per poll(): the GNSS UART buffers about 1 s
-SCALAR_BYTES = 32
 
 _STATUS_TYPES = {"state": MSG_STATE, "progress": MSG_PROGRESS, "done": MSG_DONE, "error": MSG_ERROR}
 # The readable status value is one frame: header, the sealed envelope, the inner type.
@@ -135,18 +130,6 @@ def _short(text):
 
 def _json(payload):
     return json.dumps(payload, separators=(",", ":")).encode()
-
-
-def _b64url_field(obj, name, size_bytes):
-    value = obj.get(name)
-    if isinstance(value, str):
-        try:
-            raw = rs_request.decode_b64url(value)
-            if len(raw) == size_bytes:
-                return raw
-        except ValueError:
-            pass
-    raise Reject(E_MESSAGE, name + ": " + str(size_bytes) + " bytes as unpadded base64url")
 
 
 class Provisioning:
@@ -254,7 +237,7 @@ class Provisioning:
     def working(self):
         """A handshake is computing: poll again soon (sleep_ms(0), not the idle period),
         so its slices follow each other and the phone waits the least."""
-        return self._work is not None
+        return self._handshake.working
 
     def poll(self):
         """Handle queued radio events, a slice of handshake work, the unauthenticated
@@ -266,7 +249,7 @@ class Provisioning:
                 break
             handled += 1
             self._handle_event(event[0], event[1], event[2], event[3])
-        if self._work is not None:
+        if self._handshake.working:
             self._run_work()
             handled += 1
         now = self._clock_ms()
@@ -359,9 +342,7 @@ class Provisioning:
 
     def _reset_connection(self):
         self._channel = None
-        self._responder = None
-        self._work = None
-        self._work_msg_id = None
+        self._handshake = rs_handshake.Handshake(self._pairing, self._throttle, self._urandom)
         self._dropping = False
         self._max_write = DEFAULT_WRITE_BYTES
         self._last_ack = None
@@ -457,65 +438,36 @@ class Provisioning:
     # -- the handshake ---------------------------------------------------------------------
 
     def _pake_a(self, msg_id, body):
-        obj = rs_request.parse_object(body)
-        sid = _b64url_field(obj, "sid", SID_BYTES)
-        ya = _b64url_field(obj, "ya", POINT_BYTES)
-        now = self._clock_ms()
-        wait_ms = self._throttle.wait_ms(now, ticks_diff)
-        if wait_ms > 0:
-            reply = self._ack_reply(msg_id, E_RATE_LIMIT, "too many failed handshakes")
-            reply[1]["retry_ms"] = wait_ms
+        try:
+            self._handshake.start(msg_id, body, self._clock_ms(), ticks_diff)
+        except rs_handshake.RateLimited as exc:
+            reply = self._ack_reply(msg_id, exc.code, exc.detail)
+            reply[1]["retry_ms"] = exc.retry_ms
             return reply
-        # A new handshake replaces whatever this connection had: from here until its
-        # confirm verifies it counts as a failed attempt.
-        self._throttle.attempt(now)
-        self._channel = None
-        self._responder = rs_pake.Responder(
-            self._pairing.code, self._pairing.device_id, sid, ya, self._urandom(SCALAR_BYTES)
-        )
-        self._work = self._responder.steps()
-        self._work_msg_id = msg_id
-        return None
+        self._channel = None  # a new handshake replaces this connection's session
+        return None  # pake_b follows once computed (poll)
 
     def _run_work(self):
-        start = self._clock_ms()
-        while True:
-            try:
-                next(self._work)
-            except StopIteration:
-                break
-            if ticks_diff(self._clock_ms(), start) >= self._work_budget_ms:
-                return
-        self._work = None
-        hs = self._responder
-        msg_id = self._work_msg_id
-        if hs.error is not None:
-            self._responder = None
-            reply = self._ack_reply(msg_id, hs.error.code, hs.error.detail)
+        done = self._handshake.run(self._clock_ms, ticks_diff, self._work_budget_ms)
+        if done is None:
+            return
+        msg_id, answer = done
+        if isinstance(answer, CryptoError):
+            reply = self._ack_reply(msg_id, answer.code, answer.detail)
         else:
-            payload = {
-                "msg_id": msg_id,
-                "sid": rs_request.encode_b64url(hs.sid),
-                "yb": rs_request.encode_b64url(hs.yb_point),
-                "tb": rs_request.encode_b64url(hs.keys.confirm_b),
-            }
-            reply = (MSG_PAKE_B, payload, False)
+            reply = (MSG_PAKE_B, answer, False)
         self._reassembler.set_ack(msg_id, reply)
         self._reply(reply)
 
     def _confirm(self, msg_id, body):
-        hs = self._responder
-        if hs is None or hs.keys is None:
-            raise Reject(E_SESSION, "confirm without a finished pake_a on this connection")
-        ta = _b64url_field(rs_request.parse_object(body), "ta", CONFIRM_BYTES)
-        self._responder = None
-        if not hs.confirm_ok(ta):
+        try:
+            channel = self._handshake.confirm(body)
+        except CryptoError as exc:
             # Wrong code (or a tampered transcript): nothing opens, the failure stays
             # counted, and the phone may try again after the throttle's delay.
             self._log("ble: handshake failed: key confirmation did not verify")
-            return self._ack_reply(msg_id, E_AUTH, "key confirmation failed: wrong pairing code")
-        self._throttle.success()
-        self._channel = rs_channel.Channel(hs.keys, device=True)
+            return self._ack_reply(msg_id, exc.code, exc.detail)
+        self._channel = channel
         self._last_ack = None
         return self._ack_reply(msg_id, ACK_OK, None)
 

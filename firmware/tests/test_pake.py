@@ -244,3 +244,42 @@ def test_load_or_create_stores_once_and_replaces_a_v1_code():
         f.write("7K3M9QX2ZA\n")  # what protocol v1 stored
     replaced = rs_pairing.load_or_create("code.txt", DEVICE_ID, log=logs.append)
     assert len(replaced.code) == 8 and replaced.code.isdigit() and len(logs) == 6
+
+
+# -- the device's handshake state (rs_handshake) --------------------------------------------
+
+
+def test_handshake_state_from_pake_a_to_the_channel():
+    import json
+
+    import rs_handshake
+    from rs_pairing import Pairing
+    from rs_request import Reject
+
+    throttle = rs_pake.Throttle(free=1, base_ms=100, max_ms=100)
+    hs = rs_handshake.Handshake(Pairing(DEVICE_ID, CODE), throttle)
+    ph = phone.PhoneSession(CODE, DEVICE_ID)
+    hs.start(7, json.dumps(ph.pake_a()).encode(), 0, _diff)
+    assert hs.working and throttle.failures == 1
+    done = None
+    while done is None:
+        done = hs.run(lambda: 0, _diff, 50)
+    msg_id, pake_b = done
+    assert msg_id == 7 and pake_b["msg_id"] == 7 and not hs.working
+    channel = hs.confirm(json.dumps(ph.on_pake_b(pake_b)).encode())
+    assert throttle.failures == 0
+    assert channel.open(ph.seal(3, {})) == (3, b"{}")
+    # the handshake is spent: a second confirm needs a new pake_a
+    try:
+        hs.confirm(b'{"ta": "x"}')
+        raise AssertionError("confirmed twice")
+    except Reject as exc:
+        assert exc.code == "E_SESSION"
+    # a failed attempt, then the throttle's wait
+    wrong = phone.PhoneSession("00000000", DEVICE_ID)
+    hs.start(8, json.dumps(wrong.pake_a()).encode(), 1000, _diff)
+    try:
+        hs.start(9, json.dumps(wrong.pake_a()).encode(), 1050, _diff)
+        raise AssertionError("not throttled")
+    except rs_handshake.RateLimited as exc:
+        assert exc.code == "E_RATE_LIMIT" and exc.retry_ms == 50
