@@ -227,24 +227,27 @@ async def run_logger(device, hardware):
 
 async def run_link(device, hardware, state):
     """Start the BLE service and the Wi-Fi sync once, then poll it for ever."""
-    if state.get("poll") is None:
-        poll = hardware.start_link(device)
-        if poll is None:
+    if state.get("service") is None:
+        service = hardware.start_link(device)
+        if service is None:
             device.supervisor.retire("link")
             return
-        state["poll"] = poll
-    poll = state["poll"]
+        state["service"] = service
+    service = state["service"]
     beat = device.supervisor.beat
     sleep_ms = device.clock.sleep_ms
     while True:  # polled, not woken: progress notifications are due on a timer too
-        poll()
+        service.poll()
         beat("link")
-        await sleep_ms(BLE_POLL_MS)
+        # A pairing handshake computes in slices: the next one at once, so the phone
+        # waits only for the arithmetic (each slice is short: the GNSS loop runs between).
+        await sleep_ms(0 if service.working else BLE_POLL_MS)
 
 
 def start_link(device):
-    """BLE sync requests (protocol v2) and the Wi-Fi sync; returns the poll function, or
-    None, logged, when their modules are missing: the logger goes on alone."""
+    """BLE sync requests (protocol v2) and the Wi-Fi sync; returns the BLE service (its
+    poll() and working), or None, logged, when their modules are missing: the logger
+    goes on alone."""
     try:
         import socket
         import ssl
@@ -291,7 +294,7 @@ def start_link(device):
         on_disconnect=sync.ble_disconnected,
         clock_ms=clock.ticks_ms,  # the one clock
     )
-    return prov.poll
+    return prov
 
 
 async def main(hardware=None, clock=None, log=print):

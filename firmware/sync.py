@@ -44,13 +44,17 @@ try:
 except ImportError:  # MicroPython before 1.21
     import uasyncio as asyncio
 
-import rs_protocol
-from rs_protocol import E_BUSY, E_CANCELLED, E_INTERNAL, E_MESSAGE, E_STORAGE
-from uploader import E_SERVER_PROOF, UploadError
+from rs_protocol import (
+    E_BUSY,
+    E_CANCELLED,
+    E_INTERNAL,
+    E_MESSAGE,
+    E_RECORDING,
+    E_SERVER_PROOF,
+    E_STORAGE,
+)
+from uploader import UploadError
 from wifi_join import JOIN_DEADLINE_MS, SSID_MAX_BYTES, JoinError, WifiJoiner
-
-# Proposed for protocol.json: "the logger is recording: sync once the car has stopped".
-E_RECORDING = getattr(rs_protocol, "E_RECORDING", E_BUSY)
 
 STATES = (
     "idle",

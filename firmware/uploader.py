@@ -30,7 +30,6 @@ import binascii
 import hashlib
 import json
 
-import rs_protocol
 from net_conn import Connection, UploadError, describe
 from rs_protocol import (
     E_CANCELLED,
@@ -38,6 +37,7 @@ from rs_protocol import (
     E_MESSAGE,
     E_NETWORK,
     E_SERVER_HASH,
+    E_SERVER_PROOF,
     E_STORAGE,
     E_TLS_PIN,
     E_URL,
@@ -51,10 +51,6 @@ except ImportError:  # CPython
     def const(value):
         return value
 
-
-# Codes proposed for protocol.json: the closest existing one until they are there.
-E_SERVER_PROOF = getattr(rs_protocol, "E_SERVER_PROOF", E_SERVER_HASH)
-E_TOKEN_EXPIRED = getattr(rs_protocol, "E_TOKEN_EXPIRED", E_HTTP)
 
 BUF_BYTES = const(4096)
 ACK_KEY_BYTES = const(32)
@@ -437,9 +433,10 @@ class Uploader:
     def _check_reply(self, status, reply, sha256, size):
         if status == _STATUS_UNAUTHORIZED:
             # An upload token is short-lived: one that expired halfway through a backlog
-            # needs a fresh one from the laptop (a new sync), not another attempt.
+            # needs a fresh one from the laptop (a new sync), not another attempt. The
+            # phone tells it by http_status 401 on E_HTTP (docs/ble-protocol.md).
             raise UploadError(
-                E_TOKEN_EXPIRED,
+                E_HTTP,
                 "HTTP 401: the upload token was refused (expired?): start the sync again"
                 " for a fresh token",
                 status,

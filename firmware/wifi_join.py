@@ -33,13 +33,13 @@ Why the steps below (ESP32 facts, see docs in shared/guides/field-facts.md):
 - An SSID is at most 32 bytes (802.11), in UTF-8: "Café de l'équipe" is 19 bytes, not 16.
 """
 
-import rs_protocol
 from rs_protocol import (
     E_AP_NOT_FOUND,
     E_CANCELLED,
     E_JOIN_TIMEOUT,
     E_MESSAGE,
     E_NO_IP,
+    E_WIFI_SECURITY,
     E_WRONG_PASSWORD,
     SYNC_JOIN_DEADLINE_MS,
 )
@@ -67,8 +67,6 @@ STAT_NO_COMPATIBLE_SECURITY = const(210)  # WIFI_REASON_NO_AP_FOUND_W_COMPATIBLE
 STAT_AUTHMODE_THRESHOLD = const(211)  # WIFI_REASON_NO_AP_FOUND_IN_AUTHMODE_THRESHOLD
 SSID_MAX_BYTES = const(32)
 
-# Proposed for protocol.json: the hotspot's security is not one the logger can join.
-E_WIFI_SECURITY = getattr(rs_protocol, "E_WIFI_SECURITY", E_AP_NOT_FOUND)
 # network.WLAN scan()'s authmode (ESP-IDF wifi_auth_mode_t), for the phone's message.
 _AUTH_NAMES = (
     "open",

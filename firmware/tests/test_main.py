@@ -28,7 +28,7 @@ class FakeHardware:
         self.card_after = card_after  # mount attempts that fail first (no card yet)
         self.mounts = []
         self.wdt = FakeWDT(clock)
-        self.link = link  # the poll function start_link returns (None: no BLE)
+        self.link = link  # the BLE service's poll function (None: no BLE modules)
         self.device = None
 
     def device_id(self):
@@ -60,7 +60,15 @@ class FakeHardware:
     def start_link(self, device):
         self.steps.append("link")
         self.device = device
-        return self.link
+        return None if self.link is None else _Service(self.link)
+
+
+class _Service:
+    """What start_link returns: the BLE service's poll() and working."""
+
+    def __init__(self, poll):
+        self.poll = poll
+        self.working = False
 
 
 class _Quiet:
@@ -314,10 +322,10 @@ def test_start_link_wires_the_real_ble_service_and_sync():
         device.store = main.storage.Storage(
             "sd", statvfs=lambda p: (512, 512, 8, 8, 8, 0, 0, 0, 0, 255)
         )
-        poll = main.start_link(device)
-        assert poll is not None
+        service = main.start_link(device)
+        assert service is not None and not service.working
         for _ in range(3):
-            poll()
+            service.poll()
     finally:
         for name, module in saved.items():
             if module is None:

@@ -36,10 +36,6 @@ REQUEST = {
     "ack_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
 }
 ACK_KEY = bytes(range(32))
-# Codes proposed for protocol.json, and what the firmware uses until they are there.
-PROOF_CODE = getattr(rs_protocol, "E_SERVER_PROOF", "E_SERVER_HASH")
-TOKEN_CODE = getattr(rs_protocol, "E_TOKEN_EXPIRED", "E_HTTP")
-RECORDING_CODE = getattr(rs_protocol, "E_RECORDING", "E_BUSY")
 FILES = [("/sd/a.csv", 3000), ("/sd/b.csv", 5000), ("/sd/c.csv", 7000)]
 
 
@@ -294,7 +290,7 @@ def test_an_unproven_acknowledgement_marks_nothing():
     unproven = {"sha256": _sha("/sd/a.csv"), "bytes": 3000, "duplicate": False, "proven": False}
     rig = _sync(outcomes={"/sd/a.csv": [unproven]})
     final = _run(rig.sync)
-    assert final["state"] == "failed" and final["error"] == PROOF_CODE
+    assert final["state"] == "failed" and final["error"] == "E_SERVER_PROOF"
     assert rig.storage.synced == {}
     assert final["files_left"] == 3
 
@@ -499,11 +495,6 @@ def test_start_runs_in_the_background():
     assert asyncio.run(scenario())["state"] == "done"
 
 
-# Codes this firmware asks protocol.json for; until they are there each module falls back
-# to the closest existing code (getattr(rs_protocol, NAME, fallback)).
-PROPOSED_CODES = ("E_SERVER_PROOF", "E_TOKEN_EXPIRED", "E_RECORDING", "E_WIFI_SECURITY")
-
-
 def test_error_names_are_protocol_json_names():
     import net_conn as net_module
     import sync as sync_module
@@ -517,9 +508,7 @@ def test_error_names_are_protocol_json_names():
         while i >= 0:
             end = text.find('"', i + 1)
             name = text[i + 1 : end]
-            if getattr(rs_protocol, name, None) != name:
-                assert name in PROPOSED_CODES, (module.__name__, name)
-                assert "getattr(rs_protocol, " + text[i : end + 1] in text, (module.__name__, name)
+            assert getattr(rs_protocol, name, None) == name, (module.__name__, name)
             i = text.find('"E_', end + 1)
 
 
@@ -608,7 +597,7 @@ def test_real_sync_server_failure_is_failed_and_nothing_marked():
     with ScriptedServer(["status:401"], ack_key=ACK_KEY) as server:
         sync, _wlan, storage, request = _real_sync(server, "sd", Notes())
         final = asyncio.run(sync.run(request))
-    assert final["state"] == "failed" and final["error"] == TOKEN_CODE, final
+    assert final["state"] == "failed" and final["error"] == "E_HTTP", final
     assert final["http_status"] == 401 and "fresh token" in final["detail"]
     assert len(storage.pending()) == 1
 
@@ -621,7 +610,7 @@ def test_real_sync_a_host_echoing_the_hash_without_the_proof_marks_nothing():
         with ScriptedServer([mode], ack_key=ACK_KEY) as server:
             sync, wlan, storage, request = _real_sync(server, "sd", Notes())
             final = asyncio.run(sync.run(request))
-        assert final["state"] == "failed" and final["error"] == PROOF_CODE, final
+        assert final["state"] == "failed" and final["error"] == "E_SERVER_PROOF", final
         assert final["files_sent"] == 0 and final["files_left"] == 2
         assert storage.pending() == [(paths[0], 3000), (paths[1], 4000)]
         assert not storage.is_synced(paths[0])
@@ -634,7 +623,7 @@ def test_real_sync_token_expiring_mid_backlog_asks_for_a_fresh_one():
     with ScriptedServer(["ok", "status:401"], ack_key=ACK_KEY) as server:
         sync, _wlan, storage, request = _real_sync(server, "sd", Notes())
         final = asyncio.run(sync.run(request))
-    assert final["state"] == "failed" and final["error"] == TOKEN_CODE, final
+    assert final["state"] == "failed" and final["error"] == "E_HTTP", final
     assert final["http_status"] == 401 and "fresh token" in final["detail"]
     assert final["files_sent"] == 1 and final["files_left"] == 2
     assert storage.is_synced(paths[0])
@@ -689,7 +678,7 @@ def _sync_with_logger(fake_logger, **options):
 def test_a_sync_while_the_car_moves_is_refused():
     rig = _sync_with_logger(FakeLogger(recording=True, standing_ms=0))
     final = _run(rig.sync)
-    assert final["state"] == "failed" and final["error"] == RECORDING_CODE, final
+    assert final["state"] == "failed" and final["error"] == "E_RECORDING", final
     assert "recording" in final["detail"]
     assert rig.wlan.calls == [] and rig.storage.synced == {}
     assert rig.sync.recording()
@@ -715,7 +704,7 @@ def test_a_car_moving_off_mid_sync_stops_it_with_files_pending():
 
     rig.uploader.on_upload = on_upload
     final = _run(rig.sync)
-    assert final["state"] == "failed" and final["error"] == RECORDING_CODE, final
+    assert final["state"] == "failed" and final["error"] == "E_RECORDING", final
     assert "moved off" in final["detail"]
     assert list(rig.storage.synced) == ["/sd/a.csv"]
     assert final["files_left"] == 2

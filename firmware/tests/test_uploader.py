@@ -10,7 +10,6 @@ import socket
 from http_test_server import LoopbackResolver, ScriptedServer
 from sync_fakes import FakeClock, FakeTLS, RecordingSocketModule, sha256_file, write_file
 
-import rs_protocol
 from board.net import SocketNet
 from clock import SystemClock
 from uploader import Uploader, UploadError, ack_proof, parse_fallback, parse_url, sha256_hex
@@ -19,9 +18,6 @@ TOKEN = "upload-token-0123"
 SYNC_ID = "9f86d081884c7d65"
 DEVICE_ID = "RS-Core-7F3A"
 ACK_KEY = bytes(range(32))
-# Codes proposed for protocol.json, and what the firmware uses until they are there.
-_PROOF_CODE = getattr(rs_protocol, "E_SERVER_PROOF", "E_SERVER_HASH")
-_TOKEN_CODE = getattr(rs_protocol, "E_TOKEN_EXPIRED", "E_HTTP")
 
 
 def _uploader(server, host="127.0.0.1", scheme="http", clock=None, **options):
@@ -541,7 +537,7 @@ def test_an_echoed_hash_without_a_valid_proof_is_not_an_acknowledgement():
     path = write_file("a.csv", 3000)
     for mode in ("no_proof", "bad_proof"):
         with ScriptedServer([mode], ack_key=ACK_KEY) as server:
-            exc = _fails(_uploader(server, ack_key=ACK_KEY), path, _PROOF_CODE)
+            exc = _fails(_uploader(server, ack_key=ACK_KEY), path, "E_SERVER_PROOF")
         assert ("no proof" if mode == "no_proof" else "wrong proof") in exc.detail
         assert server.connections == 1  # the same server will not know the key next time
         assert server.requests[0]["complete"]  # it did get the bytes: they stay pending
@@ -550,7 +546,7 @@ def test_an_echoed_hash_without_a_valid_proof_is_not_an_acknowledgement():
 def test_a_server_that_does_not_know_the_key_cannot_prove_it():
     path = write_file("a.csv", 3000)
     with ScriptedServer(ack_key=bytes(32)) as server:
-        _fails(_uploader(server, ack_key=ACK_KEY), path, _PROOF_CODE)
+        _fails(_uploader(server, ack_key=ACK_KEY), path, "E_SERVER_PROOF")
 
 
 def test_a_duplicate_is_proven_too():
@@ -573,10 +569,10 @@ def test_ack_key_must_be_32_bytes():
         raise AssertionError("accepted ack_key " + repr(key))
 
 
-def test_an_expired_token_is_its_own_error_and_not_retried():
+def test_an_expired_token_asks_for_a_fresh_one_and_is_not_retried():
     path = write_file("a.csv", 1000)
     with ScriptedServer(["status:401"] * 3) as server:
-        exc = _fails(_uploader(server), path, _TOKEN_CODE)
+        exc = _fails(_uploader(server), path, "E_HTTP")
     assert exc.status == 401 and "fresh token" in exc.detail
     assert server.connections == 1
 

@@ -31,7 +31,6 @@ import pytest
 from http_test_server import LoopbackResolver, ScriptedServer
 from sync_fakes import FakeWLAN, Network, Notes
 
-import rs_protocol
 from board.net import SocketNet
 from clock import SystemClock
 from racesense import devserver
@@ -394,5 +393,5 @@ def test_a_sync_with_the_wrong_ack_key_marks_nothing(backend: Backend, tmp_path:
     }
     final = asyncio.run(sync.run(request))
     assert final["state"] == "failed", final
-    assert final["error"] == getattr(rs_protocol, "E_SERVER_PROOF", "E_SERVER_HASH")
+    assert final["error"] == "E_SERVER_PROOF"
     assert len(storage.pending()) == 1

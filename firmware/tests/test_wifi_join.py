@@ -4,7 +4,6 @@ import asyncio
 
 from sync_fakes import FakeClock, FakeWLAN, Network
 
-import rs_protocol
 from wifi_join import JoinError, WifiJoiner
 
 
@@ -193,15 +192,13 @@ def test_off_turns_the_radio_off():
 
 # -- security the logger cannot join, SSID length, the scan off the loop ------------------
 
-SECURITY_CODE = getattr(rs_protocol, "E_WIFI_SECURITY", "E_AP_NOT_FOUND")
-
 
 def test_status_210_is_the_hotspots_security_not_a_password_or_a_missing_hotspot():
     network = Network("pit", mode="no_compatible_security")
     network.auth = 6  # WPA3 only, as the scan reports it
     clock, wlan, joiner = _joiner([network])
     start_ms = clock.now_ms
-    exc = _fails(joiner, SECURITY_CODE)
+    exc = _fails(joiner, "E_WIFI_SECURITY")
     assert "status 210" in exc.detail and "WPA3 in the scan" in exc.detail
     assert "WPA2" in exc.detail  # what to set it to
     assert clock.now_ms - start_ms < 15000  # said at once, not at the deadline
@@ -212,7 +209,7 @@ def test_status_211_is_security_below_the_threshold():
     network = Network("pit", mode="weak_security")
     network.auth = 1  # WEP
     _clock, _wlan, joiner = _joiner([network])
-    exc = _fails(joiner, SECURITY_CODE)
+    exc = _fails(joiner, "E_WIFI_SECURITY")
     assert "status 211" in exc.detail and "WEP in the scan" in exc.detail
 
 
