@@ -159,3 +159,23 @@ def test_every_control_is_a_44_px_touch_target(new_page: Any, server: Server) ->
                 .map(([name, r]) => `${name}: ${Math.round(r.width)}x${Math.round(r.height)}`)"""
         )
         assert small == [], (path, small)
+
+
+def test_sync_in_a_browser_without_web_bluetooth_says_which_browsers_work(
+    new_page: Any,
+) -> None:
+    """This Chromium runs without the Web Bluetooth feature (as Firefox or Safari would
+    be): the Sync flow says so in plain words and names the browsers that work."""
+    page = new_page()
+    page.wait_for_selector(".session-card")
+    page.evaluate(
+        "() => localStorage.setItem('racesense.settings', JSON.stringify("
+        "{hotspotSsid: 'Racesense-Pit', hotspotPassword: 'secret-pass'}))"
+    )
+    assert page.evaluate("() => 'bluetooth' in navigator") is False
+    page.click("text=Sync logger")
+    alert = page.locator("dialog.sync [role=alert]")
+    alert.wait_for()
+    assert "no Bluetooth for web pages" in alert.inner_text()
+    assert "Bluefy" in alert.inner_text()
+    assert page.locator("dialog.sync").get_attribute("data-step") == "unsupported"

@@ -2,7 +2,6 @@
 import { ApiProblem, getCached, uploadFile } from "../lib/api.js";
 import { clear, fill, h, problemPanel } from "../lib/dom.js";
 import { ago, bytes, dateTime, lapTime } from "../lib/format.js";
-import { loadSettings, syncMissing } from "../lib/settings.js";
 
 const STATUS_TEXT = {
   queued: "Waiting for analysis",
@@ -199,23 +198,7 @@ function card(s) {
 }
 
 function startSync(app) {
-  const missing = syncMissing(loadSettings());
-  if (missing.length) {
-    app.navigate("/settings?for=sync");
-    return;
-  }
-  const dialog = h(
-    "dialog",
-    { "aria-labelledby": "sync-title" },
-    h("h2", { id: "sync-title" }, "Sync from RS-Core"),
-    h(
-      "p",
-      {},
-      "Your hotspot is set up. The Bluetooth hand-over to the logger comes with the next update of Racesense. Until then, copy the session files from the logger's SD card and upload them here.",
-    ),
-    h("form", { method: "dialog" }, h("button.primary", {}, "OK")),
-  );
-  document.body.append(dialog);
-  dialog.addEventListener("close", () => dialog.remove());
-  dialog.showModal();
+  import("./sync.js")
+    .then((module) => module.openSync(app))
+    .catch(() => app.notice("The Sync could not start: reload the page and try again.", { error: true }));
 }
