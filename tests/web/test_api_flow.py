@@ -167,7 +167,15 @@ def test_tracks_validation_and_import(client: TestClient, shared_file) -> None:
 
 def test_sync_token_is_upload_only_bound_and_expiring(client: TestClient) -> None:
     sync = client.post("/api/syncs", json={"device_id": "RS-Core-7F3A"}, headers=AUTH).json()
-    assert set(sync) == {"sync_id", "upload_url", "token", "expires_at", "ack_key"}
+    assert set(sync) == {
+        "sync_id",
+        "upload_url",
+        "ip_fallback",
+        "unreachable",
+        "token",
+        "expires_at",
+        "ack_key",
+    }
     assert sync["upload_url"].endswith("/api/upload")
     device = {"Authorization": f"Bearer {sync['token']}"}
     first = client.post("/api/upload", content=b"a,b\n1,2\n", headers=device)

@@ -74,5 +74,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"Open the UI at http://{shown}:{args.port}/#token={token}", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    serve(create_app(settings, migrated=True), settings, host=args.host, port=args.port)
+    app = create_app(settings, migrated=True)
+    app.state.bind_host = args.host  # where a logger on the hotspot may reach us (syncs)
+    serve(app, settings, host=args.host, port=args.port)
     return 0

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from racesense.isotime import iso_utc
 from racesense.store import sessions, syncs, tokens
 from racesense.store.tokens import TokenInfo
+from racesense.web.addresses import upload_target
 from racesense.web.auth import require
 from racesense.web.errors import ApiError
 from racesense.web.views import session_summary
@@ -49,9 +50,22 @@ async def create_sync(
     )
     del info
     state.events.publish({"type": "sync", "id": row.id, "phase": "created"})
+    server = request.scope.get("server") or (None, None)
+    target = upload_target(
+        request.url.scheme,
+        request.url.hostname or "",
+        server[0],
+        request.url.port or (443 if request.url.scheme == "https" else 80),
+        getattr(state, "bind_host", None),
+    )
     return {
         "sync_id": row.id,
-        "upload_url": str(request.url_for("upload")),
+        # Where the logger, on the phone's hotspot, sends its files: an address of this
+        # laptop it can dial (not "localhost" when the page came from the laptop itself),
+        # and the same by IP for when a name does not resolve there.
+        "upload_url": target.url,
+        "ip_fallback": target.ip_fallback,
+        "unreachable": target.problem,
         "token": token,
         "expires_at": iso_utc(row.expires_at),
         # For the logger only, inside the encrypted sync request: base64url, no padding.
