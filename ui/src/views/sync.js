@@ -184,6 +184,9 @@ class SyncFlow {
     } catch (err) {
       return this.problem("backend", { title: "The pit laptop did not answer", text: err instanceof ApiProblem ? err.message : "Check that Racesense runs on the laptop." }, this.retryButton());
     }
+    if (!this.sync.upload_url) {
+      return this.problem("backend", { title: "The logger cannot reach the pit laptop", text: this.sync.unreachable || "Racesense on the laptop is not reachable from the hotspot." }, this.retryButton());
+    }
     const settings = loadSettings();
     const request = {
       ssid: settings.hotspotSsid,
