@@ -1,0 +1,532 @@
+"""The phone's half of BLE protocol v2 in Python (docs/ble-protocol.md): what the web UI
+does, for the command line and the tests. Written from the document (adapted from the
+firmware tests' firmware/tests/phone.py), not from the firmware's modules, so the two
+check each other; only protocol.json's constants are shared.
+
+- PhoneSession: the CPace handshake and the sealed channel (X25519, AES-CTR from the
+  `cryptography` package; SHA-512, HMAC and HKDF from the standard library).
+- frames() and Reassembler: the framing of messages into writes and notifications.
+- PhoneClient: over a Link (any object with connected, write, read, next_notification:
+  radio.LocalLink in this process, or a page's Web Bluetooth in the tests), the whole
+  flow: read info, pair with the code, send the sync request, follow the states to the
+  end; with notifications, or by polling `status` only (as on Bluefy).
+- create_sync(): POST /api/syncs on the backend, for the upload token and ack_key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from racesense.devicesim import firmware
+
+P = 2**255 - 19
+FINAL_STATES = ("done", "failed", "cancelled")
+
+
+class PhoneError(Exception):
+    """A step that failed: a protocol.json error name (E_...) or "timeout"/"link", and why."""
+
+    def __init__(self, code: str, detail: str = "", retry_ms: int | None = None) -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+        self.retry_ms = retry_ms
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}" if self.detail else self.code
+
+
+@dataclass(frozen=True)
+class Constants:
+    """protocol.json, as the phone uses it."""
+
+    service_uuid: str
+    info_uuid: str
+    control_uuid: str
+    status_uuid: str
+    msg: dict[str, int]
+    header_bytes: int
+    flag_last: int
+    ci_label: bytes
+    hkdf_info: bytes
+    label_p2d: bytes
+    label_d2p: bytes
+
+    @classmethod
+    def load(cls) -> Constants:
+        doc = firmware.protocol()
+        chars = doc["characteristics"]
+        crypto = doc["crypto"]
+        return cls(
+            service_uuid=doc["service_uuid"],
+            info_uuid=chars["info"]["uuid"],
+            control_uuid=chars["control"]["uuid"],
+            status_uuid=chars["status"]["uuid"],
+            msg=dict(doc["message_types"]),
+            header_bytes=doc["frame"]["header_bytes"],
+            flag_last=doc["frame"]["flag_last"],
+            ci_label=crypto["ci_label"].encode(),
+            hkdf_info=crypto["hkdf_info"].encode(),
+            label_p2d=crypto["label_p2d"].encode(),
+            label_d2p=crypto["label_d2p"].encode(),
+        )
+
+
+# -- crypto ----------------------------------------------------------------------------
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(bytes(data)).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _x25519(scalar: bytes, point: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (
+        X25519PrivateKey,
+        X25519PublicKey,
+    )
+
+    try:
+        return X25519PrivateKey.from_private_bytes(scalar).exchange(
+            X25519PublicKey.from_public_bytes(point)
+        )
+    except ValueError:  # OpenSSL refuses an all-zero result (a low-order point)
+        return bytes(32)
+
+
+def _aes_ctr(key: bytes, iv16: bytes, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    enc = Cipher(algorithms.AES(key), modes.CTR(iv16)).encryptor()
+    return enc.update(data) + enc.finalize()
+
+
+def _sha512(data: bytes) -> bytes:
+    return hashlib.sha512(data).digest()
+
+
+def _hmac_sha256(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, "sha256").digest()
+
+
+def _leb128_prefixed(data: bytes) -> bytes:
+    n = len(data)
+    head = []
+    while n >= 128:
+        head.append(0x80 | (n & 0x7F))
+        n >>= 7
+    head.append(n)
+    return bytes(head) + bytes(data)
+
+
+def _lv(*parts: bytes) -> bytes:
+    return b"".join(_leb128_prefixed(p) for p in parts)
+
+
+def _elligator2_u(r: int) -> int:
+    """RFC 9380 map_to_curve_elligator2 for curve25519 (J = 486662, K = 1, Z = 2),
+    x-coordinate only, in affine coordinates."""
+    j = 486662
+    tv = (1 + 2 * r * r) % P
+    x1 = (-j * pow(tv, P - 2, P)) % P if tv else (-j) % P
+    gx1 = (x1 * x1 * x1 + j * x1 * x1 + x1) % P
+    if pow(gx1, (P - 1) // 2, P) in (0, 1):  # is_square
+        return x1
+    return (-x1 - j) % P
+
+
+def _generator(code: str, device_id: str, sid: bytes, ci_label: bytes) -> bytes:
+    """CPace's calculate_generator for CPACE-X25519-SHA512 with Racesense's inputs."""
+    prs = code.encode()
+    ci = _lv(ci_label, device_id.encode())
+    dsi = b"CPace255"
+    zpad = max(0, 128 - 1 - len(_leb128_prefixed(prs)) - len(_leb128_prefixed(dsi)))
+    h = bytearray(_sha512(_lv(dsi, prs, bytes(zpad), ci, sid))[:32])
+    h[31] &= 0x7F
+    u = int.from_bytes(bytes(h), "little") % P
+    return _elligator2_u(u).to_bytes(32, "little")
+
+
+def _hkdf(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
+    prk = _hmac_sha256(salt, ikm)
+    out = b""
+    t = b""
+    i = 1
+    while len(out) < length:
+        t = _hmac_sha256(prk, t + info + bytes((i,)))
+        out += t
+        i += 1
+    return out[:length]
+
+
+class PhoneSession:
+    """One handshake and the channel it opens, from the phone's side."""
+
+    def __init__(self, code: str, device_id: str, constants: Constants) -> None:
+        self.c = constants
+        self.code = code
+        self.device_id = device_id
+        self.sid = os.urandom(16)
+        self._ya = os.urandom(32)
+        self.ya_point = _x25519(self._ya, _generator(code, device_id, self.sid, constants.ci_label))
+        self.keys: dict[str, bytes] | None = None
+        self.sent = 0  # our counter (p2d)
+        self.received = 0  # the highest device counter accepted (d2p)
+
+    def pake_a(self) -> dict[str, str]:
+        return {"sid": b64url(self.sid), "ya": b64url(self.ya_point)}
+
+    def on_pake_b(self, obj: dict[str, Any]) -> dict[str, str]:
+        """The confirm message for the device's pake_b; PhoneError E_AUTH when the device
+        does not hold the code (its Tb fails) or Yb has low order."""
+        yb = unb64url(obj["yb"])
+        if len(yb) != 32:
+            raise PhoneError("E_MESSAGE", "yb is not 32 bytes")
+        k = _x25519(self._ya, yb)
+        if k == bytes(32):
+            raise PhoneError("E_AUTH", "low-order yb")
+        transcript = _lv(self.ya_point, b"") + _lv(yb, b"")
+        isk = _sha512(_lv(b"CPace255_ISK", self.sid, k) + transcript)
+        okm = _hkdf(isk, self.sid, self.c.hkdf_info, 160)
+        if not hmac.compare_digest(_hmac_sha256(okm[32:64], transcript), unb64url(obj["tb"])):
+            raise PhoneError("E_AUTH", "wrong pairing code, or not this logger")
+        self.keys = {
+            "aes_p2d": okm[64:80],
+            "aes_d2p": okm[80:96],
+            "mac_p2d": okm[96:128],
+            "mac_d2p": okm[128:160],
+        }
+        return {"ta": b64url(_hmac_sha256(okm[0:32], transcript))}
+
+    def seal(self, inner_type: int, obj: dict[str, Any]) -> bytes:
+        """The body of a `sealed` message: counter || ciphertext || tag."""
+        assert self.keys is not None, "not paired"
+        self.sent += 1
+        c = self.sent.to_bytes(4, "big")
+        plain = bytes((inner_type,)) + json.dumps(obj, separators=(",", ":")).encode()
+        ct = _aes_ctr(self.keys["aes_p2d"], c + bytes(12), plain)
+        tag = _hmac_sha256(self.keys["mac_p2d"], self.c.label_p2d + c + ct)[:16]
+        return c + ct + tag
+
+    def open(self, body: bytes, polled: bool = False) -> tuple[int, dict[str, Any]] | None:
+        """(inner type, JSON object) of the device's sealed message; None for nothing new
+        (an old counter: a polled value read again, or a replay). PhoneError E_AUTH for
+        anything not sealed under this session's keys."""
+        assert self.keys is not None, "not paired"
+        if len(body) < 21:
+            raise PhoneError("E_MESSAGE", "sealed message too short")
+        c, ct, tag = body[:4], body[4:-16], body[-16:]
+        want = _hmac_sha256(self.keys["mac_d2p"], self.c.label_d2p + c + ct)[:16]
+        if not hmac.compare_digest(want, tag):
+            raise PhoneError("E_AUTH", "not from the paired device")
+        counter = int.from_bytes(c, "big")
+        if counter <= self.received:
+            return None
+        self.received = counter
+        plain = _aes_ctr(self.keys["aes_d2p"], c + bytes(12), ct)
+        return plain[0], json.loads(plain[1:])
+
+
+# -- framing ---------------------------------------------------------------------------
+
+
+def frames(message: bytes, msg_id: int, max_write: int, flag_last: int = 1) -> list[bytes]:
+    """[msg_id][seq][flags] + payload frames of at most max_write bytes."""
+    size = max_write - 3
+    count = max(1, -(-len(message) // size))
+    out = []
+    for seq in range(count):
+        piece = message[seq * size : (seq + 1) * size]
+        flags = flag_last if seq == count - 1 else 0
+        out.append(bytes((msg_id & 0xFF, seq, flags)) + piece)
+    return out
+
+
+class Reassembler:
+    """The device's notifications back into messages (no duplicate suppression: its ids
+    wrap; the sealed counters rule out replays)."""
+
+    def __init__(self) -> None:
+        self._id: int | None = None
+        self._next = 0
+        self._parts: list[bytes] = []
+
+    def feed(self, frame: bytes) -> bytes | None:
+        if len(frame) < 3:
+            return None
+        msg_id, seq, flags = frame[0], frame[1], frame[2]
+        if seq == 0:
+            self._id, self._next, self._parts = msg_id, 0, []
+        if msg_id != self._id or seq != self._next:
+            self._id = None  # broken: wait for the next seq 0
+            return None
+        self._parts.append(bytes(frame[3:]))
+        self._next += 1
+        if flags & 1:
+            self._id = None
+            return b"".join(self._parts)
+        return None
+
+
+# -- the client ------------------------------------------------------------------------
+
+
+class Link(Protocol):
+    """A phone's BLE connection to the logger's service."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def write(self, frame: bytes) -> None:
+        """One frame to `control`, with response."""
+
+    def read(self, uuid: str) -> bytes:
+        """A characteristic's value."""
+
+    def next_notification(self, timeout_s: float) -> bytes | None:
+        """The next `status` notification, or None after timeout_s."""
+
+
+@dataclass
+class Timeline:
+    """When each step happened, in seconds from the first."""
+
+    start_s: float = field(default_factory=time.monotonic)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, round(time.monotonic() - self.start_s, 3))
+
+
+class PhoneClient:
+    """The phone's flow over a Link (see the module docstring)."""
+
+    def __init__(
+        self,
+        link: Link,
+        code: str,
+        *,
+        notifications: bool = True,
+        poll_s: float = 0.05,
+        constants: Constants | None = None,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.link = link
+        self.code = code.replace("-", "").replace(" ", "")
+        self.notifications = notifications
+        self.poll_s = poll_s
+        self.c = constants or Constants.load()
+        self.on_status = on_status
+        self.timeline = Timeline()
+        self.info: dict[str, Any] = {}
+        self.session: PhoneSession | None = None
+        self.sync_id: str | None = None
+        self.statuses: list[dict[str, Any]] = []
+        self._msg_id = 0
+        self._reassembler = Reassembler()
+        self._last_polled = b""
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def read_info(self) -> dict[str, Any]:
+        self.info = json.loads(self.link.read(self.c.info_uuid) or b"{}")
+        self.timeline.mark("info")
+        return self.info
+
+    def pair(self, timeout_s: float = 10.0) -> None:
+        """The handshake: pake_a, pake_b (its Tb checked), confirm, the sealed ack."""
+        if not self.info:
+            self.read_info()
+        session = PhoneSession(self.code, self.info["device_id"], self.c)
+        self.session = None
+        msg_id = self._send(self.c.msg["pake_a"], json.dumps(session.pake_a()).encode())
+        for kind, body in self._messages(timeout_s, "pake_b"):
+            if kind == self.c.msg["pake_b"]:
+                obj = json.loads(body)
+                if obj.get("sid") == b64url(session.sid):  # else: an earlier handshake's
+                    break
+            elif kind == self.c.msg["ack"]:
+                self._clear_ack(body, msg_id)
+        self.timeline.mark("pake_b")
+        confirm = session.on_pake_b(obj)  # PhoneError E_AUTH: wrong code; nothing more sent
+        self.session = session
+        msg_id = self._send(self.c.msg["confirm"], json.dumps(confirm).encode())
+        for kind, body in self._messages(timeout_s, "the confirm's ack"):
+            if kind == self.c.msg["ack"]:
+                self._clear_ack(body, msg_id)
+            ack = self._sealed_ack(kind, body, msg_id=msg_id)
+            if ack is not None:
+                self._check_ack(ack)
+                break
+        self.timeline.mark("paired")
+
+    def send_sealed(
+        self, name: str, obj: dict[str, Any], timeout_s: float = 10.0
+    ) -> dict[str, Any]:
+        """A sealed sync_request, cancel or status_request; returns its ack (PhoneError for
+        a refusal). Acks are matched by the counter of our message."""
+        assert self.session is not None, "pair() first"
+        sealed = self.session.seal(self.c.msg[name], obj)
+        counter = self.session.sent
+        self._send(self.c.msg["sealed"], sealed)
+        for kind, body in self._messages(timeout_s, name + "'s ack"):
+            ack = self._sealed_ack(kind, body, counter=counter)
+            if ack is not None:
+                self._check_ack(ack)
+                return ack
+        raise AssertionError("unreachable")
+
+    def request_sync(self, request: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
+        self.sync_id = str(request["sync_id"])
+        ack = self.send_sealed("sync_request", request, timeout_s)
+        self.timeline.mark("request_ack")
+        return ack
+
+    def follow(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        """The sync's states until it ends (done, failed or cancelled): the final one."""
+        last: dict[str, Any] | None = None
+        for kind, body in self._messages(timeout_s, "the end of the sync"):
+            self._sealed_ack(kind, body)  # keeps the statuses it carries
+            if self.statuses and self.statuses[-1] is not last:
+                last = self.statuses[-1]
+                if last.get("state") in FINAL_STATES and last.get("sync_id") == self.sync_id:
+                    return last
+        raise AssertionError("unreachable")
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _send(self, msg_type: int, payload: bytes) -> int:
+        self._msg_id = (self._msg_id + 1) & 0xFF
+        max_write = int(self.info.get("max_write") or 20)
+        for frame in frames(bytes((msg_type,)) + payload, self._msg_id, max_write):
+            try:
+                self.link.write(frame)
+            except ConnectionError as exc:
+                raise PhoneError("link", str(exc)) from None
+        return self._msg_id
+
+    def _messages(self, timeout_s: float, waiting_for: str) -> Iterator[tuple[int, bytes]]:
+        """(type, body) of each message from the device, until timeout_s (PhoneError)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.link.connected:
+                raise PhoneError("link", "the BLE link dropped while waiting for " + waiting_for)
+            message = self._next_message(max(0.0, deadline - time.monotonic()))
+            if message:
+                yield message[0], message[1:]
+        raise PhoneError("timeout", f"no {waiting_for} within {timeout_s:g} s")
+
+    def _next_message(self, left_s: float) -> bytes | None:
+        if self.notifications:
+            frame = self.link.next_notification(min(left_s, self.poll_s))
+            return None if frame is None else self._reassembler.feed(frame)
+        value = self.link.read(self.c.status_uuid)
+        if value == self._last_polled or len(value) < 3:
+            time.sleep(min(left_s, self.poll_s))
+            return None
+        self._last_polled = value
+        return value[3:]  # one frame: seq 0, last
+
+    def _clear_ack(self, body: bytes, msg_id: int) -> None:
+        """An ack in clear during the handshake: a refusal of our message, or not ours."""
+        ack = json.loads(body)
+        if ack.get("msg_id") == msg_id and ack.get("result") != "ok":
+            raise PhoneError(str(ack["result"]), str(ack.get("detail") or ""), ack.get("retry_ms"))
+
+    def _sealed_ack(
+        self, kind: int, body: bytes, msg_id: int | None = None, counter: int | None = None
+    ) -> dict[str, Any] | None:
+        """Open a sealed message: keep a status it carries; return the ack it carries that
+        answers our message (by msg_id, or by counter), else None."""
+        if kind != self.c.msg["sealed"] or self.session is None:
+            return None
+        opened = self.session.open(body, polled=not self.notifications)
+        if opened is None:
+            return None
+        inner, obj = opened
+        if inner == self.c.msg["ack"]:
+            ack: dict[str, Any] | None = obj
+        else:
+            ack = obj.pop("last_ack", None)
+            self._status(obj)
+        if ack is None:
+            return None
+        if counter is not None and ack.get("counter") == counter:
+            return ack
+        if msg_id is not None and ack.get("msg_id") == msg_id and "counter" not in ack:
+            return ack
+        return None
+
+    def _check_ack(self, ack: dict[str, Any]) -> None:
+        if ack.get("result") != "ok":
+            raise PhoneError(str(ack["result"]), str(ack.get("detail") or ""), ack.get("retry_ms"))
+
+    def _status(self, status: dict[str, Any]) -> None:
+        self.statuses.append(status)
+        if self.sync_id is not None and status.get("sync_id") == self.sync_id:
+            self.timeline.mark(str(status["state"]))
+        if self.on_status is not None:
+            self.on_status(status)
+
+
+# -- the backend -----------------------------------------------------------------------
+
+
+class BackendError(Exception):
+    """The backend could not be reached or refused; the message says which."""
+
+
+def create_sync(backend: str, token: str, device_id: str | None = None) -> dict[str, Any]:
+    """POST /api/syncs: sync_id, upload_url, token (the upload token) and ack_key."""
+    url = backend.rstrip("/") + "/api/syncs"
+    body = json.dumps({"device_id": device_id} if device_id else {}).encode()
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            doc: dict[str, Any] = json.load(response)
+            return doc
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:300]
+        raise BackendError(f"{url} answered {exc.code}: {detail}") from None
+    except OSError as exc:
+        raise BackendError(f"the backend at {backend} does not answer ({exc})") from None
+
+
+def sync_request(
+    sync: dict[str, Any],
+    ssid: str,
+    password: str,
+    url: str | None = None,
+    ip_fallback: str | None = None,
+) -> dict[str, Any]:
+    """The sync_request's JSON for a sync made by create_sync (docs/ble-protocol.md)."""
+    request: dict[str, Any] = {
+        "ssid": ssid,
+        "password": password,
+        "url": url or sync["upload_url"],
+        "token": sync["token"],
+        "sync_id": sync["sync_id"],
+        "time_utc": int(time.time()),
+        "ack_key": sync["ack_key"],
+    }
+    if ip_fallback:
+        request["ip_fallback"] = ip_fallback
+    return request
