@@ -126,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     imp = track_actions.add_parser("import", help="import start/finish points (GPX or CSV)")
     imp.add_argument("file", type=Path)
 
+    p = sub.add_parser("device-sim", help="a virtual RS-Core: the logger's firmware on this host")
+    importlib.import_module("racesense.cli.device_sim").add_arguments(p)  # a light module
+
     p = sub.add_parser("reanalyse", aliases=["reanalyze"], help="re-run the analysis")
     p.add_argument("--all", action="store_true", required=True, help="every session")
     p.add_argument("--data-dir", type=Path)
@@ -171,6 +174,7 @@ _COMMANDS = {
     "tracks": ("admin", "tracks_import"),
     "reanalyse": ("admin", "reanalyse"),
     "reanalyze": ("admin", "reanalyse"),
+    "device-sim": ("device_sim", "run"),
 }
 
 
