@@ -517,11 +517,14 @@ def sync_request(
     url: str | None = None,
     ip_fallback: str | None = None,
 ) -> dict[str, Any]:
-    """The sync_request's JSON for a sync made by create_sync (docs/ble-protocol.md)."""
+    """The sync_request's JSON for a sync made by create_sync (docs/ble-protocol.md):
+    its upload_url and ip_fallback unless given."""
+    if url is None:
+        url, ip_fallback = sync["upload_url"], ip_fallback or sync.get("ip_fallback")
     request: dict[str, Any] = {
         "ssid": ssid,
         "password": password,
-        "url": url or sync["upload_url"],
+        "url": url,
         "token": sync["token"],
         "sync_id": sync["sync_id"],
         "time_utc": int(time.time()),
