@@ -37,8 +37,12 @@ are delivered, as a browser would.
 
 Connections: the page's gatt.connect() connects the radio (a reconnect first ends the
 connection the radio still holds: the emulation reports no disconnect by the central,
-so the init script reports gatt.disconnect() itself); the firmware's disconnect(conn)
-and drop() end it in the browser with simulateGATTDisconnection.
+so the init script reports gatt.disconnect() itself). The firmware's disconnect(conn)
+and drop() end it in the browser with simulateGATTDisconnection, sent from the page's
+side once no GATT operation is in flight (the page holds new ones meanwhile: one cut off
+by the emulation never settles, and the page then never heard of the disconnection);
+the emulation empties the GATT database with it, so the bridge publishes it again when
+the page next connects.
 """
 
 from __future__ import annotations
@@ -66,10 +70,21 @@ INIT_SCRIPT = r"""
   if (window.__rsBle || !window.BluetoothRemoteGATTCharacteristic) return;
   const C = BluetoothRemoteGATTCharacteristic.prototype;
   const S = BluetoothRemoteGATTServer.prototype;
-  const origRead = C.readValue, origStart = C.startNotifications;
-  const origStop = C.stopNotifications, origDisconnect = S.disconnect;
+  const orig = {};
+  for (const name of ['readValue', 'writeValue', 'writeValueWithResponse',
+                      'writeValueWithoutResponse', 'startNotifications', 'stopNotifications']) {
+    orig[name] = C[name];
+  }
+  const origDisconnect = S.disconnect;
   const chars = {};  // uuid -> the characteristic object the page subscribed on
-  let chain = Promise.resolve();
+  let inflight = 0;  // GATT operations the browser has not answered yet
+  let gate = null;   // while the bridge drops the link: operations wait here
+  const counted = (fn) => async function (...a) {
+    while (gate) await gate.promise;
+    inflight++;
+    try { return await fn.apply(this, a); } finally { inflight--; }
+  };
+  let chain = Promise.resolve();  // reads one at a time: the page's and deliveries
   const queued = (fn) => {
     const p = chain.then(fn, fn);
     chain = p.then(() => {}, () => {});
@@ -77,34 +92,55 @@ INIT_SCRIPT = r"""
   };
   const bridge = (...args) =>
     typeof window.__rsBleEvent === 'function' ? window.__rsBleEvent(...args) : null;
-  C.readValue = function () { return queued(() => origRead.call(this)); };
+  const read = counted(orig.readValue);
+  C.readValue = function () { return queued(() => read.call(this)); };
+  for (const name of ['writeValue', 'writeValueWithResponse', 'writeValueWithoutResponse']) {
+    if (orig[name]) C[name] = counted(orig[name]);
+  }
+  const start = counted(orig.startNotifications), stop = counted(orig.stopNotifications);
   C.startNotifications = async function (...a) {
-    const r = await origStart.apply(this, a);
+    const r = await start.apply(this, a);
     chars[this.uuid] = this;
     return r;
   };
   C.stopNotifications = async function (...a) {
     if (chars[this.uuid] === this) delete chars[this.uuid];
-    return origStop.apply(this, a);
+    return stop.apply(this, a);
   };
   S.disconnect = function (...a) {
     try { bridge('disconnect', null); } catch (e) { /* the bridge is gone */ }
     return origDisconnect.apply(this, a);
   };
+  // Drop the link with no operation in flight (one cut off by the emulation's
+  // disconnection never settles, and the page would never hear the disconnection);
+  // operations begun meanwhile go on afterwards and fail as on a lost link.
+  async function drop(reason) {
+    let release;
+    gate = { promise: new Promise((r) => { release = r; }) };
+    try {
+      for (let i = 0; inflight > 0 && i < 400; i++) await new Promise((r) => setTimeout(r, 5));
+      await bridge('disconnect_now', reason);
+    } finally {
+      gate = null;
+      release();
+    }
+    return true;
+  }
   let busy = false;
   async function pump() {
     if (busy) return;
     busy = true;
     try {
-      const uuids = (await bridge('pump', null)) || [];
-      for (const uuid of uuids) {
+      const todo = (await bridge('pump', null)) || {};
+      if (todo.drop) await drop('firmware');
+      for (const uuid of todo.uuids || []) {
         const ch = chars[uuid];
         if (!ch) continue;
         for (;;) {
           const more = await queued(async () => {
             if (!(await bridge('arm', uuid))) return false;
             try {
-              await origRead.call(ch);
+              await read.call(ch);
             } catch (e) {
               await bridge('disarm', uuid);
               return false;
@@ -120,7 +156,7 @@ INIT_SCRIPT = r"""
       busy = false;
     }
   }
-  window.__rsBle = { pump };
+  window.__rsBle = { pump, drop, inflight: () => inflight };
   setInterval(pump, 20);
 })();
 """
@@ -158,6 +194,8 @@ class CdpBleBridge:
         self._answered: set[str] = set()
         self._armed: dict[str, bytes] = {}
         self._uuids: dict[str, str] = {}  # CDP characteristic id -> UUID
+        self.refused: list[str] = []  # answers the browser refused (a link gone meanwhile)
+        self._stale_gatt = False
         self._browser_cdp: CDPSession | None = None
         self._page_cdp: CDPSession | None = None
 
@@ -194,8 +232,20 @@ class CdpBleBridge:
                 "knownServiceUuids": [service_uuid],
             },
         )
+        self._publish_gatt()
+        return self
+
+    def _publish_gatt(self) -> None:
+        """The service and its characteristics, as the firmware registered them. Again
+        at the first connection after a simulateGATTDisconnection, which empties the
+        emulated peripheral's GATT database (a reconnect found no service otherwise). The
+        ids of earlier databases stay known: an operation of the old connection may still
+        come in, and is answered (or its answer refused by the browser, quietly)."""
+        b = self._browser_cdp
+        assert b is not None
         service = b.send(
-            "BluetoothEmulation.addService", {"address": self.address, "serviceUuid": service_uuid}
+            "BluetoothEmulation.addService",
+            {"address": self.address, "serviceUuid": self.radio.service_uuid},
         )["serviceId"]
         for uuid, flags in self.radio.characteristics().items():
             properties = {
@@ -213,7 +263,6 @@ class CdpBleBridge:
                     "BluetoothEmulation.addDescriptor",
                     {"characteristicId": char_id, "descriptorUuid": CCCD_UUID},
                 )
-        return self
 
     def close(self) -> None:
         """Switch emulation off and detach (the page keeps its script, now idle)."""
@@ -233,7 +282,8 @@ class CdpBleBridge:
     def pump(self, duration_s: float = 0.05) -> None:
         """Let the page and the firmware exchange what is waiting, for duration_s (needed
         only between Playwright calls: any Playwright wait pumps too)."""
-        self._service_drops()
+        if self.radio.dropped():
+            self._drop_page("firmware")
         self.page.wait_for_timeout(max(1.0, duration_s * 1000.0))
 
     def wait_for(
@@ -250,25 +300,37 @@ class CdpBleBridge:
     def drop(self) -> None:
         """The BLE link is lost (out of range): the page sees gattserverdisconnected, the
         firmware its EV_DISCONNECT. The page may connect again."""
-        self._disconnect_page()
-        self.radio.central_disconnect()
+        self._drop_page("test")
 
     def set_central_state(self, state: Literal["powered-on", "powered-off", "absent"]) -> None:
-        """The computer's Bluetooth adapter: on, off, or none at all."""
+        """The computer's Bluetooth adapter: on, off, or none at all. ("absent" makes
+        getAvailability() false and requestDevice fail; Chromium 150's emulation still
+        reports "powered-off" as available and opens the chooser.)"""
         assert self._browser_cdp is not None, "start() first"
         self._browser_cdp.send("BluetoothEmulation.setSimulatedCentralState", {"state": state})
 
     # -- CDP events (the test's thread, inside Playwright calls) ---------------------------
 
     def _send(self, method: str, params: dict[str, Any]) -> None:
-        if self._browser_cdp is not None:
+        """A command from an event handler: never raises there (Playwright would only log
+        it). An operation the link's end overtook is refused: kept in `refused`."""
+        if self._browser_cdp is None:
+            return
+        try:
             self._browser_cdp.send(method, params)
+        except Exception as exc:  # playwright's Error; the browser may be closing too
+            self.refused.append(f"{method}: {exc}")
 
     def _on_gatt(self, event: dict[str, Any]) -> None:
         if event.get("address") != self.address:
             return
         if event["type"] == "connection":
             self._armed.clear()
+            if self._stale_gatt:
+                # Published here, before the connection is answered: the page cannot
+                # look for the service earlier.
+                self._stale_gatt = False
+                self._publish_gatt()
             self.radio.connect(self.mtu)
             self.connections += 1
         self._send(
@@ -330,8 +392,7 @@ class CdpBleBridge:
 
     def _on_page_event(self, kind: str, arg: str | None) -> Any:
         if kind == "pump":
-            self._service_drops()
-            return self.radio.pending_notifications()
+            return {"drop": bool(self.radio.dropped()), "uuids": self.radio.pending_notifications()}
         if kind == "arm" and arg is not None:
             note = self.radio.next_notification(arg)
             if note is None:
@@ -341,19 +402,34 @@ class CdpBleBridge:
         if kind == "disarm" and arg is not None:
             self._armed.pop(arg, None)  # lost with the link, as over the air
             return None
-        if kind == "disconnect":
+        if kind == "disconnect_now":
+            self._disconnect_page()
+            if arg == "test":
+                self.radio.central_disconnect()
+            return None
+        if kind == "disconnect":  # the page's own gatt.disconnect()
             self._armed.clear()
             self.radio.central_disconnect()
         return None
 
-    def _service_drops(self) -> None:
-        """Connections the firmware ended: end them in the browser too."""
-        if self.radio.dropped():
-            self._disconnect_page()
+    def _drop_page(self, reason: str) -> None:
+        """End the page's connection, through the page's drop() (no operation in flight,
+        see INIT_SCRIPT); directly when the page has no script (navigated away)."""
+        try:
+            done = self.page.evaluate(
+                "reason => window.__rsBle ? window.__rsBle.drop(reason) : false", reason
+            )
+        except Exception:  # the page is closing or navigating: no script to ask
+            done = False
+        if not done:
+            self._on_page_event("disconnect_now", reason)
 
     def _disconnect_page(self) -> None:
         self._armed.clear()
+        if self._browser_cdp is None:
+            return
         self._send("BluetoothEmulation.simulateGATTDisconnection", {"address": self.address})
+        self._stale_gatt = True  # emptied by the emulation: again at the next connection
 
 
 def _address(name: str) -> str:
