@@ -237,21 +237,15 @@ def _phone(
     phone = PhoneClient(
         link, args.code or core.pairing_code, notifications=not args.poll, on_status=show
     )
-    url, fallback = args.upload_url, None
-    if url is None:
-        url, fallback = sync.get("upload_url"), sync.get("ip_fallback")
-    if url is None:
-        # A backend on loopback only: no logger on a hotspot could reach it, but this
-        # one runs on the same host.
-        url = args.backend.rstrip("/") + "/api/upload"
+    if args.upload_url is None and sync.get("upload_url") is None:
         out.say(f"  the backend says: {sync.get('unreachable')}")
-        out.say(f"  (the virtual logger runs on this host: it uploads to {url})")
+        out.say("  (the virtual logger runs on this host: it uploads to the backend's address)")
     request = make_request(
         sync,
         args.phone_ssid or args.ssid,
         args.password if args.phone_password is None else args.phone_password,
-        url=url,
-        ip_fallback=fallback,
+        backend=args.backend,
+        url=args.upload_url,
     )
     final: dict[str, Any] | None = None
     try:

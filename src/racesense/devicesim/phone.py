@@ -514,13 +514,23 @@ def sync_request(
     sync: dict[str, Any],
     ssid: str,
     password: str,
+    *,
+    backend: str | None = None,
     url: str | None = None,
-    ip_fallback: str | None = None,
 ) -> dict[str, Any]:
-    """The sync_request's JSON for a sync made by create_sync (docs/ble-protocol.md):
-    its upload_url and ip_fallback unless given."""
+    """The sync_request's JSON for a sync made by create_sync (docs/ble-protocol.md).
+
+    The logger is given `url` (with no IP fallback) when given, else the backend's
+    upload_url and ip_fallback. A backend listening on loopback only has none (no logger
+    on a hotspot could reach it, says its `unreachable`), but a virtual logger runs on the
+    same host: then `backend`'s own address."""
+    fallback = None
     if url is None:
-        url, ip_fallback = sync["upload_url"], ip_fallback or sync.get("ip_fallback")
+        url, fallback = sync.get("upload_url"), sync.get("ip_fallback")
+    if url is None and backend is not None:
+        url = backend.rstrip("/") + "/api/upload"
+    if url is None:
+        raise BackendError(f"the backend gave no upload URL: {sync.get('unreachable')}")
     request: dict[str, Any] = {
         "ssid": ssid,
         "password": password,
@@ -530,6 +540,6 @@ def sync_request(
         "time_utc": int(time.time()),
         "ack_key": sync["ack_key"],
     }
-    if ip_fallback:
-        request["ip_fallback"] = ip_fallback
+    if fallback:
+        request["ip_fallback"] = fallback
     return request
