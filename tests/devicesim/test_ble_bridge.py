@@ -10,6 +10,8 @@ import base64
 import functools
 import http.server
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -220,3 +222,20 @@ def test_the_chooser_cancelled_and_no_bluetooth_adapter(
         "ERROR NotFoundError: Bluetooth adapter not available.",
     ]
     bridge.close()
+
+
+def test_the_cli_opens_chromium_with_the_virtual_logger(site: str, tmp_path: Path) -> None:
+    """`racesense device-sim` without --phone: the browser demo, driven from stdin."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    command = [sys.executable, "-m", "racesense", "device-sim", "--headless"]
+    command += ["--url", _url(site, notify=True), "--storage", str(tmp_path / "sd")]
+    command += ["--sessions", "1", "--laps", "1", "--pairing-code", PAIRING_CODE]
+    done = subprocess.run(
+        command, input="status\noff\nquit\n", capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "pairing code 2468-1357" in out and "Chromium at http://localhost:" in out
+    assert "'state': 'idle'" in out and "pending 1 files" in out and "hotspot off" in out

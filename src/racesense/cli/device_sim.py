@@ -316,6 +316,7 @@ def _plain(code: str, detail: str) -> str:
 
 def _browser(args: argparse.Namespace, core: VirtualCore, out: _Output) -> int:
     try:
+        from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError:
         out.say("racesense device-sim: the browser needs Playwright (pip install -e '.[dev]')")
@@ -338,7 +339,13 @@ def _browser(args: argparse.Namespace, core: VirtualCore, out: _Output) -> int:
         )
         page = browser.new_page()
         bridge = CdpBleBridge(page, core, mtu=args.mtu).start()
-        page.goto(url)
+        try:
+            page.goto(url)
+        except PlaywrightError as exc:
+            out.say(f"racesense device-sim: cannot open {url}: {exc.message.splitlines()[0]}")
+            out.say("  (is `racesense serve` running there? --backend or --url)")
+            browser.close()
+            return EXIT_SETUP
         out.say(f"Chromium at {url}: the virtual RS-Core is its Bluetooth device.")
         out.say("Commands: on, off (the hotspot), drop (the BLE link), status, quit")
         try:
