@@ -4,6 +4,7 @@ and the firmware answers (CDP `BluetoothEmulation`; the worked example is
 ../shared/examples/webble).
 
     from racesense.devicesim import CdpBleBridge, SimConfig, VirtualCore
+    from racesense.devicesim.ble_bridge import CHROMIUM_ARGS  # launch Chromium with them
 
     core = VirtualCore(SimConfig(storage_dir=tmp_path / "sd")).start()
     bridge = CdpBleBridge(page, core).start()   # sync-API Page, before the page asks
