@@ -102,7 +102,20 @@ test("Elligator 2 agrees with @noble/curves' RFC 9380 map on random field elemen
     for (let b = xMd % P, e = P - 2n; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) inv = (inv * b) % P;
     assert.equal(elligator2(u), (xMn * inv) % P);
   }
-  assert.equal(typeof nobleX25519.scalarMult, "function");
+});
+
+test("X25519 on noble's abstract ladder equals noble's own x25519 on random scalars and points", () => {
+  for (let i = 0; i < 32; i++) {
+    const scalar = globalThis.crypto.getRandomValues(new Uint8Array(32));
+    const u = globalThis.crypto.getRandomValues(new Uint8Array(32));
+    let expected;
+    try {
+      expected = hex(nobleX25519.scalarMult(scalar, u));
+    } catch {
+      expected = "00".repeat(32);
+    }
+    assert.equal(hex(x25519(scalar, u)), expected);
+  }
 });
 
 for (const hs of V.handshakes) {
