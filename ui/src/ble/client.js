@@ -142,7 +142,12 @@ export class RsCoreClient extends EventTarget {
     this.status = null; // the logger's latest report: {type, ...fields}
     this._resetSession();
     this._onNotify = (event) => this._takeFrame(event.target.value);
-    device.addEventListener?.("gattserverdisconnected", () => this._onDisconnected());
+    // Ignored while connecting or once connected again: it is the previous link's
+    // (browsers fire it after a disconnect() too, possibly once pair() has started a new
+    // connection); a drop during connect() fails connect()'s own GATT operations anyway.
+    device.addEventListener?.("gattserverdisconnected", () => {
+      if (this._link !== "connecting" && !device.gatt?.connected) this._onDisconnected();
+    });
   }
 
   get name() {

@@ -72,7 +72,7 @@ export class FirmwareBridge {
   }
 
   async close() {
-    this.child.stdin.end();
+    if (this.child.exitCode === null) this.child.stdin.end();
     await this._exited;
   }
 }
