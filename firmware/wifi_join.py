@@ -16,9 +16,13 @@ Why the steps below (ESP32 facts, see docs in shared/guides/field-facts.md):
 - The driver retries forever and keeps reporting STAT_CONNECTING unless
   config(reconnects=n) is set; only then does status() fall back to the failure reason.
   We set it, and still keep our own hard deadline.
-- The ESP32 sees only 2.4 GHz networks, so a 5 GHz-only hotspot (an iPhone without
-  "Maximize Compatibility") is simply absent from the scan: scanning first turns a silent
-  15 s timeout into an immediate, actionable E_AP_NOT_FOUND.
+- The phone asks the racer to switch the hotspot on once the logger has the request, so
+  the hotspot often appears seconds into the join: the logger scans again and again until
+  it is seen or the deadline passes. The ESP32 sees only 2.4 GHz networks, so a 5 GHz-only
+  hotspot (an iPhone without "Maximize Compatibility") is simply absent from every scan:
+  scanning first turns a vague timeout into an actionable E_AP_NOT_FOUND.
+- A hotspot seen just before the deadline still gets `connect_ms` to associate: the
+  deadline is for finding it, not a trap for one switched on at 14 s.
 - isconnected() is true only once DHCP gave an address; status("rssi") answers once the
   radio is associated. Together they separate E_NO_IP from E_JOIN_TIMEOUT.
 - A link can come up and drop again at once (a hotspot shedding clients, roaming): it must
@@ -107,7 +111,7 @@ class WifiJoiner:
         deadline_ms=JOIN_DEADLINE_MS,
         poll_ms=100,
         stable_ms=1000,
-        scan_passes=2,
+        connect_ms=8000,
         reconnects=3,
         background=None,
         log=None,
@@ -119,8 +123,7 @@ class WifiJoiner:
         self.deadline_ms = deadline_ms
         self._poll_ms = poll_ms
         self._stable_ms = stable_ms
-        # A beacon can be missed, and a hotspot switched on a moment ago may not beacon yet.
-        self._scan_passes = scan_passes
+        self._connect_ms = connect_ms  # at least this long to associate once seen
         # Driver-side attempts per connect() before status() reports the reason; a single
         # AUTH_FAIL can be a fluke, three in a row is a wrong password.
         self._reconnects = reconnects
@@ -139,8 +142,10 @@ class WifiJoiner:
             raise JoinError(E_MESSAGE, "the SSID must be 1 to 32 bytes of UTF-8")
         self._seen_auth = None
 
+        budget = [start, self.deadline_ms]  # [since, ms]: the scan's, then the join's
+
         def left_ms():
-            return self.deadline_ms - clock.ticks_diff(clock.ticks_ms(), start)
+            return budget[1] - clock.ticks_diff(clock.ticks_ms(), budget[0])
 
         try:
             self._wlan.active(True)
@@ -149,6 +154,9 @@ class WifiJoiner:
             await self._scan(ssid, left_ms, cancelled)
             if on_state:
                 on_state("joining")
+            if left_ms() < self._connect_ms:
+                budget[0] = clock.ticks_ms()
+                budget[1] = self._connect_ms
             return await self._connect(ssid, password, left_ms, cancelled)
         except BaseException:  # also task cancellation: never leave the radio on
             self.off()
@@ -169,7 +177,6 @@ class WifiJoiner:
 
     async def _scan(self, ssid, left_ms, cancelled):
         want = ssid.encode()
-        passes = 0
         while True:
             _check(cancelled)
             try:
@@ -183,20 +190,21 @@ class WifiJoiner:
                     E_JOIN_TIMEOUT,
                     "the Wi-Fi scan did not finish within " + str(self.deadline_ms) + " ms",
                 )
-            passes += 1
             for entry in seen:
                 if entry[0] == want:
                     if len(entry) > 4:
                         self._seen_auth = entry[4]
                     return entry
-            if passes >= self._scan_passes or left_ms() <= 0:
+            if left_ms() <= 0:
                 name = _printable(ssid)
                 raise JoinError(
                     E_AP_NOT_FOUND,
-                    f"'{name}' is not in the 2.4 GHz scan ({len(seen)} networks seen): is it on,"
-                    " and on 2.4 GHz (iPhone: Maximize Compatibility)?",
+                    f"'{name}' was not in any 2.4 GHz scan for {self.deadline_ms // 1000} s"
+                    f" ({len(seen)} networks seen): is it on, and on 2.4 GHz"
+                    " (iPhone: Maximize Compatibility)?",
                 )
-            await self._clock.sleep_ms(self._poll_ms)
+            # Not there yet: the racer may be switching it on right now.
+            await self._clock.sleep_ms(min(self._poll_ms, max(left_ms(), 1)))
 
     async def _scan_once(self, left_ms, cancelled):
         """One scan's results; None if it outlived the deadline. OSError if it failed."""

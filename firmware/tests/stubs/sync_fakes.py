@@ -39,8 +39,9 @@ class FakeClock:
 class Network:
     """One access point as the fake radio knows it."""
 
-    def __init__(self, ssid, password="secret", band_ghz=2.4, channel=6, mode="ok"):
+    def __init__(self, ssid, password="secret", band_ghz=2.4, channel=6, mode="ok", on_at_ms=0):
         self.ssid = ssid
+        self.on_at_ms = on_at_ms  # switched on at this clock time (a racer's thumb)
         self.password = password
         self.band_ghz = band_ghz
         self.channel = channel
@@ -104,6 +105,8 @@ class FakeWLAN:
             raise OSError(-1)
         found = [(b"Neighbour", b"\x01" * 6, 1, -80, 3, False)]
         for net in self.networks:
+            if self.clock.ticks_ms() < net.on_at_ms:
+                continue
             if net.band_ghz < 3:  # the ESP32 radio is 2.4 GHz only
                 found.append((net.ssid.encode(), b"\x02" * 6, net.channel, -50, net.auth, False))
         return found
