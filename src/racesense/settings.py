@@ -67,6 +67,9 @@ class Settings:
     # The UI's service worker; "off" serves one that unregisters itself and clears its
     # caches, for when a broken worker strands phones on an old shell.
     service_worker: bool = True
+    # The address a logger dials to upload, when the one found by itself is not it (a
+    # laptop on several networks), or 127.0.0.1 for a virtual RS-Core on this machine.
+    upload_host: str | None = None
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -91,6 +94,7 @@ class Settings:
                 1, _env_int("RACESENSE_MAX_CONNECTIONS_PER_ADDRESS", 64)
             ),
             service_worker=_env_switch("RACESENSE_SERVICE_WORKER", True),
+            upload_host=os.environ.get("RACESENSE_UPLOAD_HOST", "").strip() or None,
         )
 
     @property

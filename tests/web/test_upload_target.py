@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -48,3 +50,19 @@ def test_post_syncs_answers_with_a_dialable_upload_url(client: TestClient) -> No
     # The test client's host is "testserver": a name the logger is given as it is.
     assert body["upload_url"] == "http://testserver:80/api/upload"
     assert set(body) >= {"sync_id", "token", "ack_key", "ip_fallback", "unreachable"}
+
+
+def test_an_upload_host_set_by_the_operator_wins_even_on_loopback() -> None:
+    target = upload_target("http", "localhost", "127.0.0.1", 8765, "127.0.0.1", "127.0.0.1")
+    assert (target.url, target.problem) == ("http://127.0.0.1:8765/api/upload", None)
+    assert upload_target("https", "x", None, 443, None, "fe80::1").url == (
+        "https://[fe80::1]:443/api/upload"
+    )
+
+
+def test_post_syncs_uses_the_upload_host_setting(
+    app_factory: Callable[..., TestClient],
+) -> None:
+    client = app_factory(upload_host="192.168.43.10")
+    body = client.post("/api/syncs", json={}, headers=AUTH).json()
+    assert body["upload_url"] == "http://192.168.43.10:80/api/upload"

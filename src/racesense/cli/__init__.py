@@ -94,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(
+        "--upload-host",
+        help="the address the logger uploads to, when the one found is wrong "
+        "(default: $RACESENSE_UPLOAD_HOST, else this laptop's address on the hotspot)",
+    )
+    p.add_argument(
         "--data-dir",
         type=Path,
         help="default: $RACESENSE_DATA_DIR, else the per-user data directory",

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.data_dir)
     if args.workers:
         settings = Settings(**{**settings.__dict__, "workers": args.workers})
+    if args.upload_host:
+        settings = Settings(**{**settings.__dict__, "upload_host": args.upload_host})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     migrate(engine)

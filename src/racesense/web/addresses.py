@@ -44,12 +44,21 @@ class UploadTarget:
 
 
 def upload_target(
-    scheme: str, request_host: str, local_address: str | None, port: int, bind_host: str | None
+    scheme: str,
+    request_host: str,
+    local_address: str | None,
+    port: int,
+    bind_host: str | None,
+    fixed_host: str | None = None,
 ) -> UploadTarget:
     """The upload URL and its IP fallback for a logger, from how the page reached us
     (`request_host`, `local_address`: the address the request arrived at) and where
-    the server listens (`bind_host`: None when unknown, as in tests)."""
+    the server listens (`bind_host`: None when unknown, as in tests). `fixed_host`: the
+    operator's choice (--upload-host), taken as it is."""
     path = "/api/upload"
+    if fixed_host:
+        shown = f"[{fixed_host}]" if ":" in fixed_host else fixed_host
+        return UploadTarget(f"{scheme}://{shown}:{port}{path}", None, None)
     if bind_host is not None and _is_loopback(bind_host):
         return UploadTarget(
             None,

@@ -57,6 +57,7 @@ async def create_sync(
         server[0],
         request.url.port or (443 if request.url.scheme == "https" else 80),
         getattr(state, "bind_host", None),
+        state.settings.upload_host,
     )
     return {
         "sync_id": row.id,
