@@ -103,7 +103,33 @@ export function explain(code, detail = "") {
   };
 }
 
-/** "1.2 MB" style for progress. */
-export function megabytes(bytes) {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+/** {title, text} for a Bluetooth failure before the logger answered (a BleError's kind
+ * and reason, ui/src/ble/errors.js), saying why and what to do. */
+export function bluetoothProblem(err) {
+  const reason = err?.reason || "";
+  if (reason === "bluetooth_off") {
+    return { title: "Bluetooth is off", text: "Switch Bluetooth on in this device's settings, then tap Try again." };
+  }
+  if (reason === "not_allowed") {
+    return {
+      title: "The browser did not allow Bluetooth",
+      text: "Allow Bluetooth for this site (the lock icon beside the address, then Site settings), then tap Try again.",
+    };
+  }
+  if (reason === "protocol") {
+    return { title: "This logger needs another version of Racesense", text: err?.message || "Update the logger's firmware or Racesense on the laptop." };
+  }
+  if (err?.kind === "missing_service") {
+    return { title: "That device is not an RS-Core logger", text: "Tap Try again and choose the device named RS-Core-…." };
+  }
+  if (err?.kind === "unavailable") {
+    return { title: "Bluetooth is unavailable", text: `${err?.message || "This browser cannot use Bluetooth here."} Use Chrome on Android, Bluefy on iPhone, or Chrome or Edge on the laptop.` };
+  }
+  return {
+    title: "The logger did not answer",
+    text: `${err?.message || "The Bluetooth link failed."} Bring the phone within a few metres of the logger and tap Try again.`,
+  };
 }
+
+export const LINK_LOST =
+  "Bluetooth connection lost: the logger goes on over Wi-Fi. Following the upload from the laptop, and reconnecting…";

@@ -198,7 +198,7 @@ function card(s) {
 }
 
 function startSync(app) {
-  import("./sync.js")
+  import("../sync/SyncModal.js")
     .then((module) => module.openSync(app))
     .catch(() => app.notice("The Sync could not start: reload the page and try again.", { error: true }));
 }
