@@ -177,19 +177,22 @@ class WifiJoiner:
 
     async def _scan(self, ssid, left_ms, cancelled):
         want = ssid.encode()
+        seen = None
         while True:
             _check(cancelled)
             try:
-                seen = await self._scan_once(left_ms, cancelled)
+                latest = await self._scan_once(left_ms, cancelled)
             except OSError as exc:
                 # The scan only improves the diagnosis; connect() still gets its chance.
                 self._log("wifi: scan failed, trying to connect anyway: " + repr(exc))
                 return None
-            if seen is None:
+            if latest is None and seen is None:
                 raise JoinError(
                     E_JOIN_TIMEOUT,
                     "the Wi-Fi scan did not finish within " + str(self.deadline_ms) + " ms",
                 )
+            # A scan still running at the deadline: the finished ones had no hotspot.
+            seen = latest if latest is not None else seen
             for entry in seen:
                 if entry[0] == want:
                     if len(entry) > 4:

@@ -69,7 +69,7 @@ def test_hotspot_never_in_a_scan_is_ap_not_found_at_the_deadline_without_connect
 
 
 def test_a_hotspot_switched_on_seconds_after_the_request_is_joined():
-    clock, wlan, joiner = _joiner([Network("pit", on_at_ms=1000 + 4000)])
+    clock, _wlan, joiner = _joiner([Network("pit", on_at_ms=1000 + 4000)])
     states = []
     assert _join(joiner, states=states) == "172.20.10.2"
     assert states == ["scanning", "joining"]
@@ -310,3 +310,20 @@ async def test_a_background_scan_still_bounded_by_the_deadline():
     else:
         raise AssertionError("joined")
     assert clock.ticks_diff(clock.ticks_ms(), start) < 1000
+
+
+async def test_a_scan_running_at_the_deadline_after_empty_ones_is_ap_not_found():
+    # Scans of 400 ms against a 1000 ms deadline: two finish without the hotspot, the third
+    # is still running when time is up. That is "not found", not "the scan did not finish".
+    from board.net import background
+    from clock import SystemClock
+
+    clock = SystemClock()
+    wlan = _BlockingScanWLAN(clock, [Network("elsewhere")], scan_ms=400)
+    joiner = WifiJoiner(wlan, clock, deadline_ms=1000, background=background, log=lambda m: None)
+    try:
+        await joiner.join("pit", "secret")
+    except JoinError as exc:
+        assert exc.code == "E_AP_NOT_FOUND", (exc.code, exc.detail)
+    else:
+        raise AssertionError("joined")

@@ -50,11 +50,19 @@ def test_files_are_synced_analysed_and_their_laps_match_the_truth(
 def test_hotspot_off_fails_with_ap_not_found_and_the_files_stay_pending(
     backend: Backend, device_sim
 ) -> None:
-    """The hotspot never comes on (well past the 15 s join deadline: the firmware gives up
-    after its scan passes, before the deadline, with the actionable error)."""
+    """The hotspot never comes on: the firmware scans until its join deadline (4 s here,
+    15 s by default), then gives up with the actionable error."""
     started = time.monotonic()
     code, report, err = device_sim(
-        "--backend", backend.origin, "--sessions", "2", "--seed", "201", "--hotspot-off"
+        "--backend",
+        backend.origin,
+        "--sessions",
+        "2",
+        "--seed",
+        "201",
+        "--hotspot-off",
+        "--join-deadline-ms",
+        "4000",
     )
     assert code == 1
     final = report["final"]
@@ -63,7 +71,7 @@ def test_hotspot_off_fails_with_ap_not_found_and_the_files_stay_pending(
     assert report["pending_after"] == report["pending_before"]
     assert backend.sync_files(report["sync_id"]) == []
     assert "switch it on" in err
-    assert time.monotonic() - started < 15
+    assert 4 <= time.monotonic() - started < 15
 
 
 def test_a_wrong_hotspot_password(backend: Backend, device_sim) -> None:

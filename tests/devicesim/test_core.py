@@ -101,6 +101,7 @@ def test_hotspot_off_the_logger_stays_on_ble_and_a_retry_works(
 ) -> None:
     synthetic_sessions(core.config.storage_dir, 1, laps=1, seed=801)
     core.hotspot.switch(False)
+    core.config.join_deadline_ms = 4000  # it scans until then (15 s on the board)
     core.start()
     phone = _paired(core, notifications=False)  # polling only, as on Bluefy
     first = create_sync(backend.origin, TOKEN, core.device_id)
@@ -121,6 +122,7 @@ def test_hotspot_off_the_logger_stays_on_ble_and_a_retry_works(
 def test_a_second_sync_request_while_one_runs_is_busy(backend: Backend, core: VirtualCore) -> None:
     synthetic_sessions(core.config.storage_dir, 1, laps=1, seed=901)
     core.hotspot.switch(False)  # the sync waits in its scans meanwhile
+    core.config.join_deadline_ms = 4000
     core.start()
     phone = _paired(core)
     sync = create_sync(backend.origin, TOKEN, core.device_id)

@@ -10,16 +10,12 @@ the firmware's own code, the backend is the real server. What is simulated is th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from racesense import devserver
-from racesense.demo import demo_track
-from racesense.devicesim import CdpBleBridge, SimConfig, VirtualCore, firmware
-from racesense.devicesim.ble_bridge import CHROMIUM_ARGS as WEB_BLUETOOTH
 from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -28,6 +24,11 @@ from tests.browser.conftest import (
     _skip_reason,
     screenshot,
 )
+
+from racesense import devserver
+from racesense.demo import demo_track
+from racesense.devicesim import CdpBleBridge, SimConfig, VirtualCore, firmware
+from racesense.devicesim.ble_bridge import CHROMIUM_ARGS as WEB_BLUETOOTH
 
 # The browser tests' Server.api sends their admin token: this server takes the same.
 PAIRING_CODE = "24681357"
@@ -52,7 +53,9 @@ def _prerequisites() -> None:
 class Backend(Server):
     def api_json(self, path: str, body: dict[str, Any] | None = None, method: str = "GET") -> Any:
         data = None if body is None else json.dumps(body).encode()
-        return self.api(path, data, method if body is None else "POST", **{"Content-Type": "application/json"})
+        return self.api(
+            path, data, method if body is None else "POST", **{"Content-Type": "application/json"}
+        )
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +100,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *WEB_BLUETOOTH])
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *WEB_BLUETOOTH]
+        )
         yield chromium
         chromium.close()
 
@@ -131,8 +136,23 @@ class Phone:
     def wait_step(self, *steps: str, timeout_s: float = 30, shot: str | None = None) -> str:
         """Wait until the modal shows one of `steps` (the bridge works meanwhile);
         keep a screenshot of it under `shot` (build/test-artifacts/screenshots)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         selector = ", ".join(f"dialog.sync[data-step='{s}']" for s in steps)
-        self.page.wait_for_selector(selector, timeout=timeout_s * 1000)
+        try:
+            self.page.wait_for_selector(selector, timeout=timeout_s * 1000)
+        except PlaywrightTimeout:
+            shown = self.page.evaluate(
+                "() => { const d = document.querySelector('dialog.sync');"
+                " return d ? [d.dataset.step, d.innerText] : null; }"
+            )
+            raise AssertionError(
+                f"waited {timeout_s} s for {steps}; the modal: {shown}; "
+                f"the logger: {self.core.status()}; page errors: {self.page.errors}; "
+                f"bridge: {self.bridge.connections} connections, {self.bridge.writes} writes,"
+                f" {self.bridge.reads} reads, refused {self.bridge.refused[-3:]}; "
+                f"console: {[text for _t, text in self.page.console_lines[-8:]]}"
+            ) from None
         step = str(self.step())
         self.steps.append(step)
         if shot:
@@ -142,25 +162,50 @@ class Phone:
     def alert(self) -> str:
         return str(self.dialog.locator("[role=alert]").inner_text())
 
+    def click(self, name: str) -> None:
+        self.dialog.get_by_role("button", name=name, exact=True).click()
+
+    def pair(self, code: str) -> None:
+        self.page.fill("#pairing-code", code)
+        self.click("Pair")
+
+    def sync_id(self) -> str:
+        return str(self.dialog.get_attribute("data-sync-id"))
+
 
 @pytest.fixture
 def phone(browser: Any, server: Backend) -> Iterator[Callable[..., Phone]]:
-    """phone(core, chooser="select", mtu=None, polling=False) -> Phone, the app open."""
+    """phone(core, chooser="select", notifications=True, backend=server) -> Phone: the
+    app open at 390×844 with the bridge to `core` (started here if it is not)."""
     made: list[tuple[Any, CdpBleBridge]] = []
 
-    def make(core: VirtualCore, chooser: str = "select", mtu: int | None = None) -> Phone:
+    def make(
+        core: VirtualCore,
+        chooser: str = "select",
+        notifications: bool = True,
+        backend: Backend = server,
+    ) -> Phone:
         context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
         page = context.new_page()
         page.set_default_timeout(30_000)
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.console_lines = []
+        page.on(
+            "console", lambda message: page.console_lines.append((time.monotonic(), message.text))
+        )
         if not core.running:
             core.start()
-        bridge = CdpBleBridge(page, core, mtu=mtu, chooser=chooser).start()  # type: ignore[arg-type]
+        bridge = CdpBleBridge(
+            page,
+            core,
+            chooser=chooser,  # type: ignore[arg-type]
+            notifications=notifications,
+        ).start()
         made.append((context, bridge))
-        page.goto(f"{server.origin}/#token={TOKEN}")
+        page.goto(f"{backend.origin}/#token={TOKEN}")
         page.wait_for_selector("main h1")
-        result = Phone(page, core, bridge, server)
+        result = Phone(page, core, bridge, backend)
         result.settings()
         return result
 

@@ -177,10 +177,15 @@ test("E_FRAME: the whole message again under the same msg_id", async () => {
   assert.equal(new Set(ids).size, 1);
 });
 
-test("a logger that forgot the session answers E_SESSION in clear: ignored once paired, so the request times out as transient", async () => {
+test("a logger that forgot the session answers E_SESSION in clear: the request fails at once as refused E_SESSION and the client is unpaired", async () => {
   const t = await rig();
   await t.client.connect();
   await t.client.pair(CODE);
   t.logger.channel = null; // as after a reconnect the logger saw and the phone did not
-  await assert.rejects(t.client.statusRequest(), (err) => err.kind === "transient" && err.reason === "timeout");
+  const started = Date.now();
+  await assert.rejects(t.client.statusRequest(), (err) => err.kind === "refused" && err.code === "E_SESSION");
+  assert.ok(Date.now() - started < 5000, "no waiting for a timeout");
+  assert.equal(t.client.paired, false);
+  await t.client.pair(CODE); // and pairing again works
+  assert.equal(t.client.paired, true);
 });

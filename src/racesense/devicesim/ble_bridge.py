@@ -102,6 +102,9 @@ INIT_SCRIPT = r"""
   C.startNotifications = async function (...a) {
     const r = await start.apply(this, a);
     chars[this.uuid] = this;
+    // After the page's own disconnect and a new connect, Blink may resolve this without
+    // a subscribe operation reaching the emulation: tell the bridge directly.
+    bridge('subscribed', this.uuid);
     return r;
   };
   C.stopNotifications = async function (...a) {
@@ -166,7 +169,10 @@ INIT_SCRIPT = r"""
 class CdpBleBridge:
     """A virtual RS-Core's radio as Chromium's emulated peripheral (see the module
     docstring). `chooser`: "select" answers the device chooser with this device, "cancel"
-    cancels it (the user closed it), "ignore" leaves it to the test (`prompts`)."""
+    cancels it (the user closed it), "ignore" leaves it to the test (`prompts`).
+    `notifications=False` refuses every subscription, as Bluefy's do not work: the page
+    must poll `status`. `reachable` (settable): False makes connection attempts fail, as
+    with a logger out of range."""
 
     def __init__(
         self,
@@ -178,6 +184,7 @@ class CdpBleBridge:
         address: str | None = None,
         mtu: int | None = None,
         chooser: Literal["select", "cancel", "ignore"] = "select",
+        notifications: bool = True,
     ) -> None:
         if core is None and radio is None:
             raise TypeError("give the VirtualCore, or its radio")
@@ -187,6 +194,8 @@ class CdpBleBridge:
         self.address = address or _address(self.name)
         self.mtu = mtu  # None: 20-byte frames, as before any MTU exchange
         self.chooser = chooser
+        self.notifications = notifications
+        self.reachable = True
         self.prompts: list[dict[str, Any]] = []  # DeviceAccess.deviceRequestPrompted events
         self.connections = 0
         self.writes = 0
@@ -197,6 +206,7 @@ class CdpBleBridge:
         self._uuids: dict[str, str] = {}  # CDP characteristic id -> UUID
         self.refused: list[str] = []  # answers the browser refused (a link gone meanwhile)
         self._stale_gatt = False
+        self._page_disconnected = False  # by its own gatt.disconnect()
         self._browser_cdp: CDPSession | None = None
         self._page_cdp: CDPSession | None = None
 
@@ -325,7 +335,16 @@ class CdpBleBridge:
     def _on_gatt(self, event: dict[str, Any]) -> None:
         if event.get("address") != self.address:
             return
+        if event["type"] == "connection" and not self.reachable:
+            # Out of range: the attempt fails (HCI 0x04, page timeout), the radio hears
+            # nothing.
+            self._send(
+                "BluetoothEmulation.simulateGATTOperationResponse",
+                {"address": self.address, "type": event["type"], "code": 0x04},
+            )
+            return
         if event["type"] == "connection":
+            self._page_disconnected = False
             self._armed.clear()
             if self._stale_gatt:
                 # Published here, before the connection is answered: the page cannot
@@ -345,6 +364,7 @@ class CdpBleBridge:
         if uuid is None:
             return  # another peripheral's
         kind = event["type"]
+        self._reconnected()
         response: dict[str, Any] = {"characteristicId": char_id, "type": kind, "code": 0}
         if kind == "write":
             self.writes += 1
@@ -357,10 +377,23 @@ class CdpBleBridge:
             value = armed if armed is not None else self.radio.read_value(uuid)
             response["data"] = base64.b64encode(value).decode()
         elif kind == "subscribe-to-notifications":
+            if not self.notifications:
+                response["code"] = 0x06  # ATT "request not supported"
+                self._send("BluetoothEmulation.simulateCharacteristicOperationResponse", response)
+                return
             self.radio.subscribe(uuid, True)
         elif kind == "unsubscribe-from-notifications":
             self.radio.subscribe(uuid, False)
         self._send("BluetoothEmulation.simulateCharacteristicOperationResponse", response)
+
+    def _reconnected(self) -> None:
+        """The page's own gatt.disconnect() and a new gatt.connect(): the emulation keeps
+        the link underneath and sends no "connection" operation again, but to the logger
+        (as on air) it is a new connection, from the page's next operation on."""
+        if self._page_disconnected and self.radio.connection is None:
+            self._page_disconnected = False
+            self.radio.connect(self.mtu)
+            self.connections += 1
 
     def _on_descriptor(self, event: dict[str, Any]) -> None:
         response: dict[str, Any] = {
@@ -408,9 +441,15 @@ class CdpBleBridge:
             if arg == "test":
                 self.radio.central_disconnect()
             return None
+        if kind == "subscribed" and arg is not None:
+            self._reconnected()
+            if self.notifications and arg.lower() in {u.lower() for u in self._uuids.values()}:
+                self.radio.subscribe(arg, True)
+            return None
         if kind == "disconnect":  # the page's own gatt.disconnect()
             self._armed.clear()
             self.radio.central_disconnect()
+            self._page_disconnected = True
         return None
 
     def _drop_page(self, reason: str) -> None:

@@ -369,7 +369,9 @@ export class RsCoreClient extends EventTarget {
       if (message.length > this._maxWrite - FRAME_HEADER_BYTES) await this._readInfo(); // a larger MTU since?
       const msgId = this._nextMsgId();
       const answer = await this._transact(message, msgId, this._timeouts.sealed, (a) => {
-        if (!a.sealed || a.type !== MSG.ack) return false;
+        if (a.type !== MSG.ack) return false;
+        // In clear, only "no session on this connection" (the logger lost it): pair again.
+        if (!a.sealed) return a.body.result === E.E_SESSION && answersMsgId(a.body, msgId);
         return a.body.counter === undefined ? answersMsgId(a.body, msgId) : a.body.counter === counter;
       });
       const ack = answer.body;
@@ -518,15 +520,18 @@ export class RsCoreClient extends EventTarget {
       }
       return;
     }
-    // In clear: only handshake answers, and only before the session is open.
-    if (this._paired || (type !== MSG.pake_b && type !== MSG.ack)) return;
+    // In clear: handshake answers before the session is open; once open, only an ack
+    // E_SESSION (the worst a forged one can do is make the phone pair again).
+    if (type !== MSG.pake_b && type !== MSG.ack) return;
     let body;
     try {
       body = JSON.parse(fromUtf8(message.subarray(1)));
     } catch {
       return;
     }
-    if (body && typeof body === "object") this._offer({ type, body, sealed: false });
+    if (!body || typeof body !== "object") return;
+    if (this._paired && !(type === MSG.ack && body.result === E.E_SESSION)) return;
+    this._offer({ type, body, sealed: false });
   }
 
   _offer(answer) {

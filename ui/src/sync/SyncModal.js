@@ -134,7 +134,7 @@ export class SyncModal {
     }
     this.show("choosing", h("p", {}, "Choose your logger (RS-Core-…) in the list the browser shows."));
     try {
-      this.client = await module.RsCoreClient.request(bluetooth);
+      this.client = await module.RsCoreClient.request(bluetooth, { log: (text) => console.debug(`[rs-core] ${text}`) });
     } catch (err) {
       if (err?.kind === "cancelled") return this.chooserCancelled();
       return this.problem("unsupported", bluetoothProblem(err), this.button("Try again", () => this.start(), true));
@@ -172,7 +172,6 @@ export class SyncModal {
       id: "pairing-code",
       inputmode: "numeric",
       autocomplete: "one-time-code",
-      pattern: "[0-9 -]*",
       maxlength: "10",
       required: true,
       "aria-describedby": "pairing-hint",
@@ -456,7 +455,7 @@ export class SyncModal {
             "li",
             {},
             h("a", { href: `/sessions/${encodeURIComponent(f.id)}`, "data-link": true, onclick: () => this.dialog.close() }, f.filename || f.id),
-            h("span.hint", {}, f.status === "ready" ? ` ${f.lap_count ?? 0} laps, best ${lapTime(f.best_lap_s)}` : f.status === "failed" ? " could not be analysed" : " analysing…"),
+            h("span.hint", {}, f.status === "ready" ? ` ${f.lap_count ?? 0} ${f.lap_count === 1 ? "lap" : "laps"}, best ${lapTime(f.best_lap_s)}` : f.status === "failed" ? " could not be analysed" : " analysing…"),
           ),
         ),
       );
@@ -475,7 +474,8 @@ export class SyncModal {
       return this.request();
     }
     this.finished = true;
-    const left = Number.isFinite(report.files_left) && report.files_left > 0 ? ` ${report.files_left} files are still on the logger.` : "";
+    const n = report.files_left;
+    const left = Number.isFinite(n) && n > 0 ? ` ${n} ${n === 1 ? "file is" : "files are"} still on the logger.` : "";
     const { title, text } = explain(report.error, report.detail);
     this.problem("failed", { title, text: text + left }, this.retryButton());
   }
