@@ -255,3 +255,16 @@ def test_chooser_closed_shows_the_checklist(make_core: Any, phone: Any) -> None:
     p.wait_step("chooser-cancelled", shot="sync-0-chooser-closed")
     assert "Didn't see your logger?" in p.dialog.inner_text()
     assert axe_violations(p.page) == []
+
+
+def test_no_bluetooth_adapter_says_so_and_the_chooser_step(make_core: Any, phone: Any) -> None:
+    core = make_core()
+    p: Phone = phone(core, chooser="ignore")  # the chooser stays open: its step is seen
+    p.tap_sync()
+    p.wait_step("choosing", shot="sync-0-choosing")
+    assert "RS-Core" in p.dialog.inner_text()
+    p.page.keyboard.press("Escape")  # the modal closes; the browser's chooser is left
+    p.bridge.set_central_state("absent")  # a laptop with no Bluetooth adapter
+    p.tap_sync()
+    p.wait_step("unsupported", shot="sync-0-bluetooth-off")
+    assert "Bluetooth is off" in p.alert() and "Try again" in p.dialog.inner_text()
