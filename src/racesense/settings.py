@@ -59,6 +59,7 @@ class Settings:
     max_upload_bytes: int = 512 * 1024 * 1024
     workers: int = 2
     sync_ttl_s: int = 900
+    join_ttl_s: int = 600  # a join code (the QR code a phone scans) works once, this long
     body_timeout_s: float = 30.0
     worker_memory_mb: int = 2048
     head_timeout_s: float = 10.0
@@ -87,6 +88,7 @@ class Settings:
             workers=max(1, _env_int("RACESENSE_WORKERS", 2)),
             worker_memory_mb=max(256, _env_int("RACESENSE_WORKER_MEMORY_MB", 2048)),
             sync_ttl_s=_env_int("RACESENSE_SYNC_TTL_S", 900),
+            join_ttl_s=max(1, _env_int("RACESENSE_JOIN_TTL_S", 600)),
             body_timeout_s=float(_env_int("RACESENSE_BODY_TIMEOUT_S", 30)),
             head_timeout_s=float(max(1, _env_int("RACESENSE_HEAD_TIMEOUT_S", 10))),
             max_connections=max(1, _env_int("RACESENSE_MAX_CONNECTIONS", 512)),

@@ -129,12 +129,15 @@ class Token(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    # "admin": everything; "user": read and write, not delete; "upload": upload only.
+    # "admin": everything; "user": read and write, not delete; "upload": upload only;
+    # "join": exchanged once for a "user" token (POST /api/join), nothing else.
     scope: Mapped[str] = mapped_column(String(16))
     sync_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # "join" tokens only (a QR code's one-time code): when it was exchanged (0007).
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Sync(Base):

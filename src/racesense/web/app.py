@@ -19,7 +19,7 @@ from racesense.store import jobs
 from racesense.store import sessions as sessions_store
 from racesense.store.blobs import BlobStore
 from racesense.store.db import is_postgresql, make_engine, migrate
-from racesense.web import errors, events, export, sessions, syncs, tracks, ui, upload
+from racesense.web import errors, events, export, join, sessions, syncs, tracks, ui, upload
 from racesense.web.auth import TokenGate
 
 log = logging.getLogger("racesense.web")
@@ -93,7 +93,7 @@ def create_app(
     app.state.events = events.EventHub()
     errors.install(app)
     app.add_middleware(TokenGate)
-    for module in (upload, sessions, tracks, syncs, events, export):
+    for module in (upload, sessions, tracks, syncs, events, export, join):
         app.include_router(module.router)
 
     @app.get("/api/health")

@@ -27,7 +27,12 @@ ALLOWED = {
     "write": ("admin", "user"),
     "upload": ("admin", "user", "upload"),
     "admin": ("admin",),
+    # A one-time join code (a QR code's): exchanged for a "user" token, nothing else.
+    "join": ("join",),
 }
+# The only route a "join" token reaches: refused at the gate on every other one, so that
+# a route that forgot its `require` still does not serve it.
+JOIN_PATH = "/api/join"
 
 
 def _bearer(request: Request) -> str | None:
@@ -71,6 +76,8 @@ class TokenGate:
         request = Request(scope)
         try:
             info = await _verify(request)
+            if info.scope == "join" and path != JOIN_PATH:
+                raise ApiError(403, "forbidden", "A join token can only be exchanged.")
             if path not in STREAMED:
                 receive = await _read_capped(request, receive)
         except ApiError as exc:
