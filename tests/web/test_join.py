@@ -3,10 +3,19 @@ QR codes (web/qr.py), and the tokens table's migration 0007."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import struct
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +27,7 @@ from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, inspect, text
 
+from racesense import devserver
 from racesense.settings import Settings
 from racesense.store import tokens
 from racesense.store.db import MIGRATIONS, make_engine, migrate
@@ -338,3 +348,49 @@ def test_0007_adds_used_at_and_downgrades_again(database_url: str) -> None:
         assert tokens.verify(engine, "rs_old", None) is not None
     finally:
         engine.dispose()
+
+
+# --- racesense serve -------------------------------------------------------------------
+
+
+def test_serve_prints_a_qr_code_whose_code_works_once(tmp_path: Path) -> None:
+    port = devserver.free_port()
+    env = os.environ | {"RACESENSE_API_TOKEN": "cli-test-admin-token", "PYTHONUTF8": "1"}
+    env.pop("RACESENSE_DATABASE_URL", None)
+    command = [sys.executable, "-m", "racesense", "serve", "--port", str(port)]
+    command += ["--data-dir", str(tmp_path / "d"), "--workers", "1"]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(3)]
+        assert re.search(rf"^Open the UI at http://localhost:{port}/#token=rs_", lines[1]), lines
+        assert lines[2] == "Or scan this with the phone's camera (valid 10 minutes, once):\n"
+        drawing = ""
+        while (line := server.stdout.readline()).strip():
+            drawing += line
+        (url,) = decoded(terminal_pixels(drawing))
+        assert url.startswith(f"http://localhost:{port}/#join=rs_")
+        join = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/join", method="POST", headers=bearer(code_of(url))
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(join, timeout=10) as response:
+                    assert json.load(response)["token"].startswith("rs_")
+                break
+            except urllib.error.URLError as exc:  # still starting
+                if isinstance(exc, urllib.error.HTTPError) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with pytest.raises(urllib.error.HTTPError) as again:
+            urllib.request.urlopen(join, timeout=10)
+        assert again.value.code == 401
+        again.value.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if server.stdout is not None:
+            server.stdout.close()

@@ -69,12 +69,22 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         load_demo(settings, engine)
     token = browser_token(settings, engine)
+    join_code, _ = tokens.create(engine, "join code", "join", ttl_s=settings.join_ttl_s)
     engine.dispose()
     shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
     print(
         f"Racesense {settings.database_url.split(':', 1)[0]} database, data in {settings.data_dir}"
     )
     print(f"Open the UI at http://{shown}:{args.port}/#token={token}", flush=True)
+    from racesense.web import qr
+
+    minutes = max(1, round(settings.join_ttl_s / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    print(f"Or scan this with the phone's camera (valid {minutes} {unit}, once):")
+    try:
+        print(qr.terminal(f"http://{shown}:{args.port}/#join={join_code}"), flush=True)
+    except UnicodeEncodeError:  # a terminal with no block characters
+        print("(This terminal cannot draw it: use Settings, Add a phone, in the UI.)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(settings, migrated=True)
     app.state.bind_host = args.host  # where a logger on the hotspot may reach us (syncs)
