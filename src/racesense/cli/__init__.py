@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("device-sim", help="a virtual RS-Core: the logger's firmware on this host")
     importlib.import_module("racesense.cli.device_sim").add_arguments(p)  # a light module
 
+    p = sub.add_parser("ca", help="the local CA phones install to trust this laptop's https")
+    importlib.import_module("racesense.cli.ca").add_arguments(p)  # a light module
+
     p = sub.add_parser("reanalyse", aliases=["reanalyze"], help="re-run the analysis")
     p.add_argument("--all", action="store_true", required=True, help="every session")
     p.add_argument("--data-dir", type=Path)
@@ -180,6 +183,7 @@ _COMMANDS = {
     "reanalyse": ("admin", "reanalyse"),
     "reanalyze": ("admin", "reanalyse"),
     "device-sim": ("device_sim", "run"),
+    "ca": ("ca", "run"),
 }
 
 
