@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser.conftest import (
+
+from browser.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
     TOKEN,
@@ -24,7 +25,6 @@ from tests.browser.conftest import (
     _skip_reason,
     screenshot,
 )
-
 from racesense import devserver
 from racesense.demo import demo_track
 from racesense.devicesim import CdpBleBridge, SimConfig, VirtualCore, firmware

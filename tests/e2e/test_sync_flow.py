@@ -7,8 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.browser.conftest import axe_violations, lap_time, screenshot
-
+from browser.conftest import axe_violations, lap_time, screenshot
 from racesense import devserver
 from racesense.devicesim.sessions import synthetic_sessions
 
