@@ -71,6 +71,8 @@ class Settings:
     # The address a logger dials to upload, when the one found by itself is not it (a
     # laptop on several networks), or 127.0.0.1 for a virtual RS-Core on this machine.
     upload_host: str | None = None
+    # Advertise racesense.local and the _racesense._tcp service over mDNS (web/mdns.py).
+    mdns: bool = True
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -97,6 +99,7 @@ class Settings:
             ),
             service_worker=_env_switch("RACESENSE_SERVICE_WORKER", True),
             upload_host=os.environ.get("RACESENSE_UPLOAD_HOST", "").strip() or None,
+            mdns=_env_switch("RACESENSE_MDNS", True),
         )
 
     @property
