@@ -169,6 +169,7 @@ class Device:
         self.logger = None
         self.gnss = None
         self.imu = None
+        self.tls = False  # https with a pinned certificate (board.net.tls_capable)
 
     # -- what the sync and the BLE info read (the current logger and card) ---------------
 
@@ -192,7 +193,7 @@ class Device:
 
     def info(self):
         """The device info the BLE service publishes (before pairing)."""
-        out = {"firmware": FIRMWARE_VERSION, "recording": self.recording}
+        out = {"firmware": FIRMWARE_VERSION, "recording": self.recording, "tls": self.tls}
         count, total = self.card().pending_summary()
         out["pending_files"] = count
         out["pending_bytes"] = total
@@ -259,12 +260,13 @@ def start_link(device):
         import sync as sync_module
         import uploader
         from board.ble_radio import BleRadio
-        from board.net import SocketNet, background
+        from board.net import SocketNet, background, tls_capable
     except ImportError as exc:
         print("main: no BLE/sync (" + repr(exc) + "): logging only")
         return None
     ident = device.ident
     clock = device.clock
+    device.tls = tls_capable(ssl)
     radio = BleRadio(ble_provisioning.device_name(ident))
     up = uploader.Uploader(SocketNet(socket, ssl_mod=ssl), clock, device_id=ident)
     prov = None

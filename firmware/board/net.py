@@ -92,6 +92,27 @@ class _Link:
         self.socket_calls = hasattr(sock, "recv_into")
 
 
+# Free heap an https upload needs beside BLE and Wi-Fi: mbedTLS's two record buffers
+# (16 KB each by default), the server's chain and the ECDHE state. An ESP32 without
+# PSRAM has about half of it left with both radios up; with PSRAM, megabytes.
+TLS_HEAP_BYTES = 60000
+
+
+def tls_capable(ssl_mod, mem_free=None):
+    """Can this build upload over https with a pinned certificate? (BLE `info` tells
+    the phone, which then picks the https address or the upload-only plain one.)"""
+    if ssl_mod is None or not hasattr(ssl_mod, "SSLContext"):
+        return False
+    if mem_free is None:
+        try:
+            import gc
+
+            mem_free = gc.mem_free  # MicroPython
+        except (ImportError, AttributeError):
+            return True  # CPython: no such limit
+    return mem_free() >= TLS_HEAP_BYTES
+
+
 class SocketNet:
     def __init__(self, socket_mod, ssl_mod=None, getaddrinfo=None, run=background):
         self._socket = socket_mod

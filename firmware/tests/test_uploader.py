@@ -736,3 +736,15 @@ async def test_a_lookup_that_takes_too_long_is_given_up_for_the_fallback():
     assert result["bytes"] == 1000
     assert elapsed_ms < 1500, elapsed_ms  # not the 2.5 s the lookup takes
     assert gap_ms < 600, gap_ms
+
+
+def test_tls_capable_needs_ssl_and_the_heap_for_it():
+    from board.net import TLS_HEAP_BYTES, tls_capable
+
+    class Ssl:
+        SSLContext = object
+
+    assert tls_capable(None) is False
+    assert tls_capable(object()) is False  # an ssl module without SSLContext (old ports)
+    assert tls_capable(Ssl, mem_free=lambda: TLS_HEAP_BYTES) is True
+    assert tls_capable(Ssl, mem_free=lambda: TLS_HEAP_BYTES - 1) is False

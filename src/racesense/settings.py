@@ -40,6 +40,13 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, not {value!r}") from exc
 
 
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise SystemExit(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def _env_switch(name: str, default: bool) -> bool:
     value = os.environ.get(name, "").strip().lower()
     if not value:
@@ -73,6 +80,13 @@ class Settings:
     upload_host: str | None = None
     # Advertise racesense.local and the _racesense._tcp service over mDNS (web/mdns.py).
     mdns: bool = True
+    # Beyond loopback: https for the UI and API on https_port (a certificate from the
+    # per-install CA), the plain port serving only the phone set-up page and a redirect,
+    # and an upload-only plain listener for loggers that cannot do TLS. "auto": https
+    # when listening beyond loopback; "on"/"off" force it (tests, a reverse proxy).
+    tls: str = "auto"
+    https_port: int = 8443
+    upload_port: int = 8766
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -100,6 +114,9 @@ class Settings:
             service_worker=_env_switch("RACESENSE_SERVICE_WORKER", True),
             upload_host=os.environ.get("RACESENSE_UPLOAD_HOST", "").strip() or None,
             mdns=_env_switch("RACESENSE_MDNS", True),
+            tls=_env_choice("RACESENSE_TLS", ("auto", "on", "off"), "auto"),
+            https_port=_env_int("RACESENSE_HTTPS_PORT", 8443),
+            upload_port=_env_int("RACESENSE_UPLOAD_PORT", 8766),
         )
 
     @property

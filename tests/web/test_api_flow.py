@@ -175,8 +175,13 @@ def test_sync_token_is_upload_only_bound_and_expiring(client: TestClient) -> Non
         "token",
         "expires_at",
         "ack_key",
+        "cert_sha256",
+        "plain_upload_url",
+        "plain_ip_fallback",
     }
     assert sync["upload_url"].endswith("/api/upload")
+    # Without the https listeners (tests, loopback) there is no pin and no plain port.
+    assert sync["cert_sha256"] is None and sync["plain_upload_url"] is None
     device = {"Authorization": f"Bearer {sync['token']}"}
     first = client.post("/api/upload", content=b"a,b\n1,2\n", headers=device)
     assert first.status_code == 201

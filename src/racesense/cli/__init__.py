@@ -94,6 +94,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(
+        "--tls",
+        choices=("auto", "on", "off"),
+        help="https for the UI and API (default: $RACESENSE_TLS, else auto: https when "
+        "listening beyond loopback, on --https-port, with a certificate from this "
+        "laptop's own CA; the plain port then serves the phone set-up page)",
+    )
+    p.add_argument("--https-port", type=int, help="default: $RACESENSE_HTTPS_PORT, else 8443")
+    p.add_argument(
+        "--upload-port",
+        type=int,
+        help="the upload-only plain http port for loggers without TLS "
+        "(default: $RACESENSE_UPLOAD_PORT, else 8766; 0: none)",
+    )
+    p.add_argument(
         "--upload-host",
         help="the address the logger uploads to, when the one found is wrong "
         "(default: $RACESENSE_UPLOAD_HOST, else this laptop's address on the hotspot)",

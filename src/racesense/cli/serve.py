@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import stat
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -14,6 +15,9 @@ from racesense.store import sessions, tokens
 from racesense.store import tracks as track_store
 from racesense.store.blobs import BlobStore
 from racesense.store.db import make_engine, migrate
+
+if TYPE_CHECKING:
+    from racesense.web.server import Secure
 
 BROWSER_TOKEN_FILE = "browser-token"
 
@@ -56,13 +60,21 @@ def load_demo(settings: Settings, engine: Engine) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from racesense.web.app import create_app
+    from racesense.web.listeners import tls_wanted
     from racesense.web.server import serve
 
     settings = Settings.from_env(args.data_dir)
     if args.workers:
         settings = Settings(**{**settings.__dict__, "workers": args.workers})
-    if args.upload_host:
-        settings = Settings(**{**settings.__dict__, "upload_host": args.upload_host})
+    overrides = {
+        "upload_host": args.upload_host,
+        "tls": args.tls,
+        "https_port": args.https_port,
+        "upload_port": args.upload_port,
+    }
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        settings = Settings(**{**settings.__dict__, **given})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -88,5 +100,39 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(settings, migrated=True)
     app.state.bind_host = args.host  # where a logger on the hotspot may reach us (syncs)
-    serve(app, settings, host=args.host, port=args.port)
+    secure = (
+        secure_listeners(app, settings, args.host) if tls_wanted(settings.tls, args.host) else None
+    )
+    serve(app, settings, host=args.host, port=args.port, secure=secure)
     return 0
+
+
+def secure_listeners(app: Any, settings: Settings, host: str) -> Secure:
+    """https with the live certificate, the plain port's gate, the upload-only port;
+    the app learns where each is (for the logger's upload URLs)."""
+    from racesense.web.addresses import lan_ipv4s
+    from racesense.web.listeners import PlainGate, Ports, UploadOnly
+    from racesense.web.live_cert import LiveCertificate
+    from racesense.web.server import Secure
+    from racesense.web.setup_page import setup_app
+
+    live = LiveCertificate(settings.data_dir / "tls", lan_ipv4s)
+    if live.ca.created:
+        print("Made this laptop's certificate authority: phones install it once (see /setup).")
+    upload_port = settings.upload_port or None
+    app.state.live_cert = live
+    app.state.ports = Ports(http=0, https=settings.https_port, upload=upload_port)
+    plain = PlainGate(app, setup_app(lambda: live.ca, settings.https_port), settings.https_port)
+    print(
+        f"https on port {settings.https_port} ({', '.join(live.names + live.ips)}); "
+        f"phones set up at http://<this laptop>:<port>/setup"
+        + (f"; loggers without TLS upload on port {upload_port}" if upload_port else ""),
+        flush=True,
+    )
+    return Secure(
+        live=live,
+        https_port=settings.https_port,
+        plain_app=plain,
+        upload_port=upload_port,
+        upload_app=UploadOnly(app) if upload_port else None,
+    )

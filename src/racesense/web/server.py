@@ -36,12 +36,14 @@ POSIX (Windows has no such limit on sockets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar, Literal, Protocol
@@ -54,6 +56,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from racesense.settings import Settings
+from racesense.web.live_cert import LiveCertificate
 
 log = logging.getLogger("racesense.web.server")
 
@@ -429,17 +432,22 @@ class GuardedH11Protocol(H11Protocol):
 SHUTDOWN_GRACE_S = 5
 
 
-def serve(app: ASGIApp, settings: Settings, *, host: str, port: int) -> None:
-    """Run `app` on host:port until interrupted, with the limits of `settings`."""
-    limits = Limits.from_settings(settings, raise_open_file_limit())
-    log.info(
-        "head within %g s, body silence %g s; at most %d connections, %d per address",
-        limits.head_timeout_s,
-        limits.body_silence_s,
-        limits.max_connections,
-        limits.max_per_address,
-    )
-    uvicorn.run(
+@dataclass
+class Secure:
+    """The listeners beyond loopback (web/listeners.py): https with the live
+    certificate, the plain port's gate (set-up page and redirect), the upload-only port."""
+
+    live: LiveCertificate
+    https_port: int
+    plain_app: ASGIApp  # PlainGate around the app
+    upload_port: int | None = None
+    upload_app: ASGIApp | None = None  # UploadOnly around the app
+    on_addresses: Callable[[list[str]], Awaitable[None]] | None = None  # e.g. mDNS
+    refresh_every_s: float = 5.0
+
+
+def _config(app: ASGIApp, limits: Limits, host: str, port: int, **extra: Any) -> Config:
+    return Config(
         app,
         host=host,
         port=port,
@@ -457,4 +465,74 @@ def serve(app: ASGIApp, settings: Settings, *, host: str, port: int) -> None:
         # long as they stay open; the UI reconnects by itself. An upload cut short
         # here was never acknowledged, so its sender sends it again.
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        **extra,
     )
+
+
+def serve(
+    app: ASGIApp, settings: Settings, *, host: str, port: int, secure: Secure | None = None
+) -> None:
+    """Run `app` on host:port until interrupted, with the limits of `settings`; with
+    `secure`, also https and the upload-only port (web/listeners.py)."""
+    limits = Limits.from_settings(settings, raise_open_file_limit())
+    log.info(
+        "head within %g s, body silence %g s; at most %d connections, %d per address",
+        limits.head_timeout_s,
+        limits.body_silence_s,
+        limits.max_connections,
+        limits.max_per_address,
+    )
+    if secure is None:
+        uvicorn.Server(_config(app, limits, host, port)).run()
+        return
+    asyncio.run(_serve_secure(app, limits, host, port, secure))
+
+
+async def _serve_secure(app: ASGIApp, limits: Limits, host: str, port: int, secure: Secure) -> None:
+    live = secure.live
+    main = uvicorn.Server(
+        _config(
+            app, limits, host, secure.https_port, ssl_context_factory=lambda _c, _d: live.context
+        )
+    )
+    main_task = asyncio.create_task(main.serve())
+    # The app's lifespan (database, workers) runs with the https listener: the others
+    # open once it has started, so no request meets an app half set up.
+    while not main.started:
+        if main_task.done():
+            await main_task
+            return
+        await asyncio.sleep(0.05)
+    servers = [main, uvicorn.Server(_config(secure.plain_app, limits, host, port, lifespan="off"))]
+    if secure.upload_port is not None and secure.upload_app is not None:
+        servers.append(
+            uvicorn.Server(
+                _config(secure.upload_app, limits, host, secure.upload_port, lifespan="off")
+            )
+        )
+    tasks = [main_task] + [asyncio.create_task(s.serve()) for s in servers[1:]]
+    watcher = asyncio.create_task(_watch(servers, secure))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def _watch(servers: list[uvicorn.Server], secure: Secure) -> None:
+    """One stop stops every listener (a signal reaches only the server that installed
+    its handler last); the certificate follows the laptop's addresses."""
+    next_refresh = time.monotonic() + secure.refresh_every_s
+    while True:
+        if any(s.should_exit for s in servers):
+            for s in servers:
+                s.should_exit = True
+        if time.monotonic() >= next_refresh:
+            next_refresh = time.monotonic() + secure.refresh_every_s
+            try:
+                if await asyncio.to_thread(secure.live.refresh) and secure.on_addresses:
+                    await secure.on_addresses(secure.live.ips)
+            except Exception:  # a failed refresh keeps the current certificate
+                log.exception("certificate refresh failed")
+        await asyncio.sleep(0.2)

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from racesense.isotime import iso_utc
 from racesense.store import sessions, syncs, tokens
 from racesense.store.tokens import TokenInfo
-from racesense.web.addresses import upload_target
+from racesense.web.addresses import UploadTarget, upload_target
 from racesense.web.auth import require
 from racesense.web.errors import ApiError
 from racesense.web.views import session_summary
@@ -51,14 +51,32 @@ async def create_sync(
     del info
     state.events.publish({"type": "sync", "id": row.id, "phase": "created"})
     server = request.scope.get("server") or (None, None)
-    target = upload_target(
-        request.url.scheme,
-        request.url.hostname or "",
-        server[0],
-        request.url.port or (443 if request.url.scheme == "https" else 80),
-        getattr(state, "bind_host", None),
-        state.settings.upload_host,
-    )
+
+    def target_for(scheme: str, port: int) -> UploadTarget:
+        return upload_target(
+            scheme,
+            request.url.hostname or "",
+            server[0],
+            port,
+            getattr(state, "bind_host", None),
+            state.settings.upload_host,
+        )
+
+    live = getattr(state, "live_cert", None)
+    ports = getattr(state, "ports", None)
+    cert_sha256 = None
+    plain = UploadTarget(None, None, None)
+    if live is not None and ports is not None and ports.https:
+        # Beyond loopback: https with the certificate's pin for a logger that can, and
+        # the upload-only plain port for one that cannot (web/listeners.py).
+        target = target_for("https", ports.https)
+        cert_sha256 = live.der_sha256
+        if ports.upload:
+            plain = target_for("http", ports.upload)
+    else:
+        target = target_for(
+            request.url.scheme, request.url.port or (443 if request.url.scheme == "https" else 80)
+        )
     return {
         "sync_id": row.id,
         # Where the logger, on the phone's hotspot, sends its files: an address of this
@@ -67,6 +85,11 @@ async def create_sync(
         "upload_url": target.url,
         "ip_fallback": target.ip_fallback,
         "unreachable": target.problem,
+        # SHA-256 of the https certificate's DER, for the logger to pin (None: plain http).
+        "cert_sha256": cert_sha256,
+        # For a logger without TLS (its `info` has no `tls`): the upload-only listener.
+        "plain_upload_url": plain.url,
+        "plain_ip_fallback": plain.ip_fallback,
         "token": token,
         "expires_at": iso_utc(row.expires_at),
         # For the logger only, inside the encrypted sync request: base64url, no padding.

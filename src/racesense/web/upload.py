@@ -22,6 +22,7 @@ from racesense.store.blobs import HashMismatchError, SealedBlob, is_sha256
 from racesense.store.tokens import TokenInfo
 from racesense.web.auth import require
 from racesense.web.errors import ApiError
+from racesense.web.listeners import UPLOAD_ONLY
 from racesense.web.upload_body import (
     BodyReader,
     ReceivedFile,
@@ -90,6 +91,13 @@ async def upload(
 ) -> JSONResponse:
     state = request.app.state
     settings = state.settings
+    if request.scope.get(UPLOAD_ONLY) and (token.scope != "upload" or token.sync_id is None):
+        # The plain upload-only listener: a logger's sync, nothing a person's token does.
+        raise ApiError(
+            403,
+            "sync_token_only",
+            "This address takes only a logger's sync uploads; use the https address.",
+        )
     _check_length(request, settings.max_upload_bytes)
     device_id = _header_id(request, "x-device-id", 64)
     sync_id = _header_id(request, "x-sync-id", 32)

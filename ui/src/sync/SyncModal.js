@@ -257,14 +257,23 @@ export class SyncModal {
       );
     }
     const settings = loadSettings();
+    // https with the certificate pinned where the logger says it can (`info.tls`), else
+    // the laptop's upload-only plain port (docs/api.md).
+    const plainOnly = Boolean(this.sync.plain_upload_url) && (this.forcePlain || this.info?.tls !== true);
+    const url = plainOnly ? this.sync.plain_upload_url : this.sync.upload_url;
+    this.transport = url.startsWith("https:")
+      ? "Sent over https, the laptop's certificate pinned."
+      : this.sync.plain_upload_url
+        ? "Sent over the laptop's upload-only http port (this logger has no TLS); the laptop proves each file it holds."
+        : "Sent over http.";
     const request = {
       ssid: settings.hotspotSsid,
       password: settings.hotspotPassword,
-      url: this.sync.upload_url,
-      ip_fallback: this.sync.ip_fallback || null,
+      url,
+      ip_fallback: (plainOnly ? this.sync.plain_ip_fallback : this.sync.ip_fallback) || null,
       token: this.sync.token,
       sync_id: this.sync.sync_id,
-      cert_sha256: this.sync.cert_sha256 || null,
+      cert_sha256: url.startsWith("https:") ? this.sync.cert_sha256 || null : null,
       time_utc: Math.floor(Date.now() / 1000),
       ack_key: this.sync.ack_key,
     };
@@ -416,6 +425,7 @@ export class SyncModal {
       "done",
       h("h3", {}, "Sync complete"),
       h("p", { role: "status" }, doneSummary(done)),
+      this.transport && !fromLaptop ? h("p.hint", { "data-transport": "" }, this.transport) : null,
       fromLaptop
         ? h("p.hint", {}, "Seen from the laptop: Bluetooth was lost before the logger could confirm.")
         : h(
@@ -471,6 +481,11 @@ export class SyncModal {
     // An upload token that expired mid-backlog: a fresh sync, once, by itself.
     if (report.error === "E_HTTP" && report.http_status === 401 && !this.tokenRefreshed) {
       this.tokenRefreshed = true;
+      return this.request();
+    }
+    // A build that cannot check the certificate after all: the upload-only port, once.
+    if (report.error === "E_TLS_PIN" && this.sync.plain_upload_url && !this.forcePlain) {
+      this.forcePlain = true;
       return this.request();
     }
     this.finished = true;
