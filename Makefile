@@ -50,11 +50,11 @@ jstest: $(UI_MODULES)
 # Debian's Chromium for the browser tests (tests/browser), never Playwright's download.
 # Installed here if missing and we are root; otherwise those tests skip and say why.
 chromium:
-	@command -v chromium >/dev/null || { \
+	@command -v chromium >/dev/null && command -v certutil >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
-	  else echo "chromium not installed: the browser tests will skip" >&2; fi; }
+	      --no-install-recommends chromium libnss3-tools fonts-dejavu-core >/dev/null; \
+	  else echo "chromium or certutil not installed: the browser tests will skip" >&2; fi; }
 
 # A wheel with the UI built in: installs and serves with no Node.
 dist: $(STAMP) ui
