@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 
@@ -41,6 +41,7 @@ def running(
     start_timeout_s: float = 60.0,
     stop_timeout_s: float = 30.0,
     port: int | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """Start a server with `env` added to this process's environment (on the embedded
     database: RACESENSE_DATABASE_URL is removed unless `env` sets it), wait until
@@ -53,6 +54,7 @@ def running(
     command += ["--port", str(port), "--data-dir", str(data_dir)]
     if workers is not None:
         command += ["--workers", str(workers)]
+    command += list(args)  # e.g. --tls on --https-port N (the plain port still answers)
     proc = subprocess.Popen(
         command, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -100,14 +100,13 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(settings, migrated=True)
     app.state.bind_host = args.host  # where a logger on the hotspot may reach us (syncs)
-    secure = (
-        secure_listeners(app, settings, args.host) if tls_wanted(settings.tls, args.host) else None
-    )
+    wanted = tls_wanted(settings.tls, args.host)
+    secure = secure_listeners(app, settings, args.host, args.port) if wanted else None
     serve(app, settings, host=args.host, port=args.port, secure=secure)
     return 0
 
 
-def secure_listeners(app: Any, settings: Settings, host: str) -> Secure:
+def secure_listeners(app: Any, settings: Settings, host: str, port: int) -> Secure:
     """https with the live certificate, the plain port's gate, the upload-only port;
     the app learns where each is (for the logger's upload URLs)."""
     from racesense.web.addresses import lan_ipv4s
@@ -129,10 +128,26 @@ def secure_listeners(app: Any, settings: Settings, host: str) -> Secure:
         + (f"; loggers without TLS upload on port {upload_port}" if upload_port else ""),
         flush=True,
     )
-    return Secure(
+    secure = Secure(
         live=live,
         https_port=settings.https_port,
         plain_app=plain,
         upload_port=upload_port,
         upload_app=UploadOnly(app) if upload_port else None,
     )
+    from racesense.web import mdns
+
+    if mdns.enabled(settings):
+        # racesense.local and _racesense._tcp on the laptop's LAN addresses, following them.
+        advertiser = mdns.Advertiser(
+            https_port=settings.https_port, http_port=port, upload_port=upload_port
+        )
+
+        async def start() -> None:
+            await advertiser.start(lan_ipv4s())
+
+        async def update(_ips: list[str]) -> None:
+            await advertiser.update(lan_ipv4s())
+
+        secure.on_start, secure.on_addresses, secure.on_stop = start, update, advertiser.stop
+    return secure

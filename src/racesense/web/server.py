@@ -43,7 +43,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar, Literal, Protocol
@@ -443,6 +443,8 @@ class Secure:
     upload_port: int | None = None
     upload_app: ASGIApp | None = None  # UploadOnly around the app
     on_addresses: Callable[[list[str]], Awaitable[None]] | None = None  # e.g. mDNS
+    on_start: Callable[[], Coroutine[Any, Any, None]] | None = None
+    on_stop: Callable[[], Awaitable[None]] | None = None
     refresh_every_s: float = 5.0
 
 
@@ -512,12 +514,21 @@ async def _serve_secure(app: ASGIApp, limits: Limits, host: str, port: int, secu
         )
     tasks = [main_task] + [asyncio.create_task(s.serve()) for s in servers[1:]]
     watcher = asyncio.create_task(_watch(servers, secure))
+    starting: asyncio.Task[None] | None = None
+    if secure.on_start is not None:
+        starting = asyncio.create_task(secure.on_start())
     try:
         await asyncio.gather(*tasks)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        if starting is not None:
+            with contextlib.suppress(Exception):
+                await starting
+        if secure.on_stop is not None:
+            with contextlib.suppress(Exception):
+                await secure.on_stop()
 
 
 async def _watch(servers: list[uvicorn.Server], secure: Secure) -> None:
