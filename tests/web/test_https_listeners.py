@@ -231,6 +231,16 @@ def test_a_server_reissues_its_certificate_when_an_address_appears(
             api = client.get(f"http://10.233.0.7:{plain}/api/sessions", follow_redirects=False)
         assert "Set up this phone once" in page.text
         assert api.status_code == 308
+        # A join code made over https points the phone at the plain port first (the set-up
+        # page the first time, the UI once it trusts the laptop), by the address it used.
+        with httpx.Client(verify=ssl.create_default_context(cafile=ca_pem)) as secure:
+            made = secure.post(
+                f"https://10.233.0.7:{https_port}/api/join-tokens",
+                headers={"Authorization": f"Bearer {env['RACESENSE_API_TOKEN']}"},
+                json={},
+            )
+        assert made.status_code == 201, made.text
+        assert made.json()["join_url"].startswith(f"http://10.233.0.7:{plain}/#join=")
         assert api.headers["location"] == f"https://10.233.0.7:{https_port}/api/sessions"
     finally:
         proc.terminate()

@@ -89,12 +89,21 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"Open the UI at http://{shown}:{args.port}/#token={token}", flush=True)
     from racesense.web import qr
+    from racesense.web.addresses import phone_host
+    from racesense.web.listeners import is_loopback
 
     minutes = max(1, round(settings.join_ttl_s / 60))
     unit = "minute" if minutes == 1 else "minutes"
     print(f"Or scan this with the phone's camera (valid {minutes} {unit}, once):")
+    phone = shown
+    if not is_loopback(args.host):
+        # A phone cannot dial "localhost": the laptop's address on the hotspot. Beyond
+        # loopback the plain port shows it the set-up page first, then the UI.
+        phone = phone_host(
+            "" if args.host in ("0.0.0.0", "::") else args.host, settings.upload_host
+        )
     try:
-        print(qr.terminal(f"http://{shown}:{args.port}/#join={join_code}"), flush=True)
+        print(qr.terminal(f"http://{phone}:{args.port}/#join={join_code}"), flush=True)
     except UnicodeEncodeError:  # a terminal with no block characters
         print("(This terminal cannot draw it: use Settings, Add a phone, in the UI.)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -120,7 +129,7 @@ def secure_listeners(app: Any, settings: Settings, host: str, port: int) -> Secu
         print("Made this laptop's certificate authority: phones install it once (see /setup).")
     upload_port = settings.upload_port or None
     app.state.live_cert = live
-    app.state.ports = Ports(http=0, https=settings.https_port, upload=upload_port)
+    app.state.ports = Ports(http=port, https=settings.https_port, upload=upload_port)
     plain = PlainGate(app, setup_app(lambda: live.ca, settings.https_port), settings.https_port)
     print(
         f"https on port {settings.https_port} ({', '.join(live.names + live.ips)}); "

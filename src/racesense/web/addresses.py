@@ -90,6 +90,18 @@ def upload_target(
     return UploadTarget(url(addresses[0]), url(addresses[1]) if len(addresses) > 1 else None, None)
 
 
+def phone_host(request_host: str, fixed_host: str | None = None) -> str:
+    """The host a phone on the hotspot dials for this laptop: the one the request came
+    by unless that is loopback (the laptop's own browser), else the operator's
+    --upload-host, else the laptop's first LAN address (else the request's host)."""
+    if request_host and not _is_loopback(request_host):
+        return request_host
+    if fixed_host and not _is_loopback(fixed_host):
+        return fixed_host
+    found = lan_ipv4s()
+    return found[0] if found else (fixed_host or request_host or "localhost")
+
+
 def _is_loopback(host: str) -> bool:
     if host in LOOPBACK_HOSTS:
         return True

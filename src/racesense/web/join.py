@@ -21,6 +21,7 @@ from racesense.isotime import iso_utc
 from racesense.store import tokens
 from racesense.store.tokens import TokenInfo
 from racesense.web import qr
+from racesense.web.addresses import phone_host
 from racesense.web.auth import require
 from racesense.web.errors import ApiError
 
@@ -78,6 +79,14 @@ async def create_join_token(
     state = request.app.state
     if body is not None and body.origin is not None:
         origin = checked_origin(body.origin)
+    elif getattr(state, "ports", None) is not None and state.ports.https:
+        # Beyond loopback the phone's first stop is the plain port: the set-up page the
+        # first time (it carries the code on to https), the UI once the phone trusts us.
+        host = await run_in_threadpool(
+            phone_host, request.url.hostname or "", state.settings.upload_host
+        )
+        shown = f"[{host}]" if ":" in host else host
+        origin = f"http://{shown}:{state.ports.http}"
     else:
         origin = f"{request.url.scheme}://{request.url.netloc}"
     ttl = state.settings.join_ttl_s

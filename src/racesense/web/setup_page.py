@@ -66,6 +66,9 @@ async function check() {
     link.href = `${target}/${location.hash}`;
     link.textContent = "Open Racesense";
     out.append(link);
+    // Scanned a join code on a phone that is set up already: straight on to the UI,
+    // the code still in the fragment (never sent to a server).
+    if (location.hash.startsWith("#join=")) location.replace(link.href);
   } catch {
     out.className = "panel bad";
     out.textContent = "Not yet: this phone does not trust the laptop. Install the certificate " +
