@@ -194,11 +194,9 @@ def test_a_server_reissues_its_certificate_when_an_address_appears(
     name, device = netns
     data_dir = tmp_path / "laptop"
     plain, https_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "RACESENSE_API_TOKEN": "tls-test-token-0123456789",
-        "RACESENSE_MDNS": "off",
-    }
+    # mDNS on: its multicast stays on the veth pair this test made.
+    env = {**os.environ, "RACESENSE_API_TOKEN": "tls-test-token-0123456789"}
+    env.pop("RACESENSE_MDNS", None)
     env.pop("RACESENSE_DATABASE_URL", None)
     command = ["ip", "netns", "exec", name, sys.executable, "-m", "racesense", "serve"]
     command += ["--host", "0.0.0.0", "--port", str(plain), "--https-port", str(https_port)]
@@ -239,8 +237,22 @@ def test_a_server_reissues_its_certificate_when_an_address_appears(
                 headers={"Authorization": f"Bearer {env['RACESENSE_API_TOKEN']}"},
                 json={},
             )
-        assert made.status_code == 201, made.text
-        assert made.json()["join_url"].startswith(f"http://10.233.0.7:{plain}/#join=")
+            assert made.status_code == 201, made.text
+            assert made.json()["join_url"].startswith(f"http://10.233.0.7:{plain}/#join=")
+            # The logger gets the advertised name and, as its fallback, the address the
+            # phone used (once the advertiser has announced itself: a second or two).
+            deadline = time.monotonic() + 15
+            while True:
+                sync = secure.post(
+                    f"https://10.233.0.7:{https_port}/api/syncs",
+                    headers={"Authorization": f"Bearer {env['RACESENSE_API_TOKEN']}"},
+                    json={},
+                ).json()
+                if "racesense.local" in sync["upload_url"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        assert sync["upload_url"] == f"https://racesense.local:{https_port}/api/upload"
+        assert sync["ip_fallback"] == f"https://10.233.0.7:{https_port}/api/upload"
         assert api.headers["location"] == f"https://10.233.0.7:{https_port}/api/sessions"
     finally:
         proc.terminate()

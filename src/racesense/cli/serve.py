@@ -159,4 +159,5 @@ def secure_listeners(app: Any, settings: Settings, host: str, port: int) -> Secu
             await advertiser.update(lan_ipv4s())
 
         secure.on_start, secure.on_addresses, secure.on_stop = start, update, advertiser.stop
+        app.state.mdns = advertiser  # its name goes into the logger's upload URL
     return secure

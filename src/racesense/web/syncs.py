@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
 import json
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,6 +75,13 @@ async def create_sync(
         cert_sha256 = live.der_sha256
         if ports.upload:
             plain = target_for("http", ports.upload)
+        # The mDNS name first where it is advertised and certified, the address the
+        # phone came by as the fallback (a logger that cannot resolve .local uses it).
+        advertiser = getattr(state, "mdns", None)
+        name = advertiser.host if advertiser is not None else None
+        if name and name in live.names and _is_ip(request.url.hostname or ""):
+            target = _by_name(target, name)
+            plain = _by_name(plain, name)
     else:
         target = target_for(
             request.url.scheme, request.url.port or (443 if request.url.scheme == "https" else 80)
@@ -131,3 +140,20 @@ async def report_sync(
         raise ApiError(404, "not_found", f"There is no sync {sync_id}.")
     request.app.state.events.publish({"type": "sync", "id": sync_id, "phase": "reported"})
     return {"ok": True}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _by_name(target: UploadTarget, name: str) -> UploadTarget:
+    """`target` with its host replaced by `name`, and the original as the fallback."""
+    if target.url is None:
+        return target
+    parts = urlsplit(target.url)
+    named = parts._replace(netloc=f"{name}:{parts.port}" if parts.port else name)
+    return UploadTarget(urlunsplit(named), target.url, target.problem)
