@@ -61,6 +61,7 @@ class SimConfig:
     scan_ms: float = 1500  # an ESP32's active scan of every channel
     join_deadline_ms: int | None = None  # Sync's; protocol.json sync_join_deadline_ms
     join_stable_ms: int | None = None  # Sync's; the link must hold this long
+    tls: bool = True  # BLE info's `tls`: uploads over https with a pin (CPython has it)
     echo: Callable[[str], None] | None = None  # also hand each console line here
 
 
@@ -113,6 +114,7 @@ class _SimHardware:
         clock = device.clock
         log = core.log
         net = GatedNet(fw.net.SocketNet(_socket(), ssl_mod=_ssl()), core.wlan, fw.net.inline)
+        device.tls = cfg.tls and fw.net.tls_capable(_ssl())
         up = fw.uploader.Uploader(net, clock, device_id=ident, log=log)
         prov = None
 
