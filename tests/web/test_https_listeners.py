@@ -106,13 +106,15 @@ def _handshake_sans(context: ssl.SSLContext, ca: LocalCA) -> list[str]:
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     client = ssl.create_default_context(cadata=ca.ca_pem().decode())
-    with (
-        socket.create_connection(("127.0.0.1", port)) as raw,
-        client.wrap_socket(raw, server_hostname="racesense.local") as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    thread.join(5)
-    server.close()
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port)) as raw,
+            client.wrap_socket(raw, server_hostname="racesense.local") as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    finally:
+        thread.join(5)
+        server.close()
     assert der is not None
     cert = x509.load_der_x509_certificate(der)
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -129,6 +131,14 @@ def test_the_certificate_follows_the_addresses_in_the_live_context(tmp_path: Pat
     assert live.refresh() is True
     assert _handshake_sans(live.context, live.ca) == ["127.0.0.1", "10.77.12.4"]
     assert live.der_sha256 != first
+    # `racesense ca rotate` while serving: the next refresh serves a certificate of the
+    # new CA, which a phone trusting only the old one refuses.
+    old_ca = live.ca
+    rotated = LocalCA.rotate(tmp_path / "tls")
+    assert live.refresh() is True and live.ca.ca_sha256 == rotated.ca_sha256
+    assert _handshake_sans(live.context, live.ca) == ["127.0.0.1", "10.77.12.4"]
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake_sans(live.context, old_ca)
 
 
 # -- a real server gains an address while it runs ----------------------------------------

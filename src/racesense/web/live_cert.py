@@ -46,7 +46,9 @@ class LiveCertificate:
         addresses: Callable[[], list[str]],
         names: list[str] | None = None,
     ) -> None:
+        self._tls_dir = tls_dir
         self.ca = LocalCA.load_or_create(tls_dir)
+        self._ca_stamp = self._stamp()
         self._certs = ServerCertificates(self.ca)
         self._addresses = addresses
         self._names = [n for n in (names or default_names()) if self.ca.permitted.allows_dns(n)]
@@ -84,9 +86,23 @@ class LiveCertificate:
                 ips.append(text)
         return ips
 
+    def _stamp(self) -> int:
+        try:
+            return (self._tls_dir / "ca.crt").stat().st_mtime_ns
+        except OSError:
+            return 0
+
     def refresh(self) -> bool:
-        """Re-issue and load the certificate if the addresses changed; True if it did."""
+        """Re-issue and load the certificate if the addresses changed, or the CA did
+        (`racesense ca rotate` while serving); True if it did."""
         with self._lock:
+            stamp = self._stamp()
+            if stamp != self._ca_stamp:
+                self.ca = LocalCA.load_or_create(self._tls_dir)
+                self._certs = ServerCertificates(self.ca)
+                self._ca_stamp = stamp
+                self.current = None  # a certificate of the new CA, whatever the addresses
+                log.info("the certificate authority changed: a new server certificate")
             ips = self.wanted_ips()
             if self.current is not None and ips == self._ips:
                 return False
