@@ -94,6 +94,14 @@ def _key(sync: dict[str, Any]) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def test_a_client_trusting_the_ca_is_served_and_one_without_it_is_refused(
+    laptop: Laptop,
+) -> None:
+    assert laptop.https("/api/health").json()["ok"] is True  # httpx, verifying with the CA
+    with httpx.Client() as stranger, pytest.raises(httpx.ConnectError, match="CERTIFICATE"):
+        stranger.get(f"https://127.0.0.1:{laptop.https_port}/api/health")
+
+
 def test_the_sync_names_https_with_the_certificates_pin_and_the_plain_port(
     laptop: Laptop,
 ) -> None:
