@@ -239,3 +239,20 @@ def test_the_cli_opens_chromium_with_the_virtual_logger(site: str, tmp_path: Pat
     out = done.stdout
     assert "pairing code 2468-1357" in out and "Chromium at http://localhost:" in out
     assert "'state': 'idle'" in out and "pending 1 files" in out and "hotspot off" in out
+
+
+def test_the_bridge_paces_gatt_operations_as_the_air_would(
+    core: VirtualCore, page: Any, site: str
+) -> None:
+    """rate_bytes_s/latency_ms: each operation completes its latency plus its bytes at
+    that rate later (a lower bound: the emulation itself adds a little)."""
+    core.start()
+    bridge = CdpBleBridge(page, core, rate_bytes_s=1000, latency_ms=50).start()
+    link = _open(page, site, notify=True)
+    c = Constants.load()
+    started = time.monotonic()
+    info = link.read(c.info_uuid)
+    elapsed_s = time.monotonic() - started
+    assert len(info) > 50
+    assert elapsed_s >= 0.05 + len(info) / 1000, (elapsed_s, len(info))
+    bridge.close()

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -80,10 +81,24 @@ INIT_SCRIPT = r"""
   const chars = {};  // uuid -> the characteristic object the page subscribed on
   let inflight = 0;  // GATT operations the browser has not answered yet
   let gate = null;   // while the bridge drops the link: operations wait here
+  // An optional throttle (window.__rsBleLink = {rate_bytes_s, latency_ms}): each GATT
+  // operation completes latency_ms plus its bytes at rate_bytes_s later, as over air.
+  const size = (x) => (x && typeof x.byteLength === 'number' ? x.byteLength : 0);
+  const pace = async (bytes) => {
+    const link = window.__rsBleLink;
+    if (!link) return;
+    const air = link.rate_bytes_s ? (bytes * 1000) / link.rate_bytes_s : 0;
+    const ms = (link.latency_ms || 0) + air;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+  };
   const counted = (fn) => async function (...a) {
     while (gate) await gate.promise;
     inflight++;
-    try { return await fn.apply(this, a); } finally { inflight--; }
+    try {
+      const result = await fn.apply(this, a);
+      await pace(size(a[0]) + size(result));
+      return result;
+    } finally { inflight--; }
   };
   let chain = Promise.resolve();  // reads one at a time: the page's and deliveries
   const queued = (fn) => {
@@ -172,7 +187,8 @@ class CdpBleBridge:
     cancels it (the user closed it), "ignore" leaves it to the test (`prompts`).
     `notifications=False` refuses every subscription, as Bluefy's do not work: the page
     must poll `status`. `reachable` (settable): False makes connection attempts fail, as
-    with a logger out of range."""
+    with a logger out of range. `rate_bytes_s`/`latency_ms` pace every GATT operation
+    as the air would (each completes latency_ms plus its bytes at that rate later)."""
 
     def __init__(
         self,
@@ -185,6 +201,8 @@ class CdpBleBridge:
         mtu: int | None = None,
         chooser: Literal["select", "cancel", "ignore"] = "select",
         notifications: bool = True,
+        rate_bytes_s: float | None = None,
+        latency_ms: float = 0.0,
     ) -> None:
         if core is None and radio is None:
             raise TypeError("give the VirtualCore, or its radio")
@@ -195,6 +213,9 @@ class CdpBleBridge:
         self.mtu = mtu  # None: 20-byte frames, as before any MTU exchange
         self.chooser = chooser
         self.notifications = notifications
+        # The air's pace, for timing a sync (fieldtest); None and 0: as fast as the page.
+        self.rate_bytes_s = rate_bytes_s
+        self.latency_ms = latency_ms
         self.reachable = True
         self.prompts: list[dict[str, Any]] = []  # DeviceAccess.deviceRequestPrompted events
         self.connections = 0
@@ -223,6 +244,10 @@ class CdpBleBridge:
         if browser is None:
             raise RuntimeError("the page's browser is not reachable (a persistent context?)")
         page.expose_function(_BINDING, self._on_page_event)
+        if self.rate_bytes_s or self.latency_ms:
+            link = json.dumps({"rate_bytes_s": self.rate_bytes_s, "latency_ms": self.latency_ms})
+            page.add_init_script(script=f"window.__rsBleLink = {link};")
+            page.evaluate(f"window.__rsBleLink = {link};")
         page.add_init_script(script=INIT_SCRIPT)
         page.evaluate(INIT_SCRIPT)
         self._browser_cdp = b = browser.new_browser_cdp_session()
