@@ -271,3 +271,36 @@ def test_a_server_reissues_its_certificate_when_an_address_appears(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def test_the_setup_page_pictures_are_served_and_described(ca: LocalCA) -> None:
+    """Each step's picture: an SVG phone screen the page's CSP allows, with a title for
+    screen readers and alt text on its <img>; an unknown picture is 404."""
+    import re
+
+    import defusedxml.ElementTree as DET
+
+    phone = TestClient(setup_app(lambda: ca, 8443), base_url="http://192.168.43.10:8765")
+    page = phone.get("/").text
+    images = re.findall(r"<img\b[^>]*>", page)
+    assert len(images) >= 10
+    svg_ns = "{http://www.w3.org/2000/svg}"
+    for tag in images:
+        src = re.search(r'\bsrc="([^"]+)"', tag)
+        alt = re.search(r'\balt="([^"]*)"', tag)
+        assert src and alt and alt.group(1).strip(), tag
+        assert 'loading="lazy"' in tag and 'width="' in tag and 'height="' in tag, tag
+        picture = phone.get(src.group(1))
+        assert picture.status_code == 200, src.group(1)
+        assert picture.headers["content-type"].startswith("image/svg+xml")
+        assert "default-src 'none'" in picture.headers["content-security-policy"]
+        root = DET.fromstring(picture.content)
+        assert root.tag == f"{svg_ns}svg" and root.get("role") == "img"
+        assert len(root.get("viewBox", "").split()) == 4
+        title = root.find(f"{svg_ns}title")
+        assert title is not None and (title.text or "").strip()
+        # the CSP allows no inline styles: presentation attributes only
+        assert root.find(f".//{svg_ns}style") is None
+        assert all(el.get("style") is None for el in root.iter())
+    assert phone.get("/setup/img/nonesuch.svg").status_code == 404
+    assert phone.get("/setup/img/..%2Fcheck.js.svg").status_code == 404

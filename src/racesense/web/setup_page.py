@@ -24,6 +24,7 @@ from racesense.tls import (
     colon_hex,
     ios_mobileconfig,
 )
+from racesense.web.setup_pictures import PICTURES
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -47,6 +48,8 @@ ol { padding-left: 1.4rem; } li { margin: 0.4rem 0; }
 .ok { border-left: 4px solid #4ade80; } .bad { border-left: 4px solid #f87171; }
 code { word-break: break-all; font-size: 0.85rem; }
 b.path { color: #fde68a; }
+.step-img { display: block; width: 60%; max-width: 220px; height: auto; margin: 8px 0;
+  border-radius: 12px; }
 """
 
 CHECK_JS = """
@@ -116,6 +119,13 @@ def setup_app(ca: Callable[[], LocalCA], https_port: int) -> Router:
     async def style(_request: Request) -> Response:
         return Response(STYLE, media_type="text/css", headers=HEADERS)
 
+    async def picture(request: Request) -> Response:
+        found = PICTURES.get(request.path_params["name"])
+        if found is None:
+            return Response("Not Found", status_code=404, media_type="text/plain")
+        headers = {**HEADERS, "Cache-Control": "public, max-age=86400"}
+        return Response(found.svg, media_type="image/svg+xml", headers=headers)
+
     async def health(_request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -127,6 +137,7 @@ def setup_app(ca: Callable[[], LocalCA], https_port: int) -> Router:
             Route("/setup/racesense.mobileconfig", profile),
             Route("/setup/check.js", script),
             Route("/setup/setup.css", style),
+            Route("/setup/img/{name}.svg", picture),
             Route("/api/health", health),
         ]
     )
@@ -150,11 +161,32 @@ laptop…</p>
 
 <h2>Android (Chrome)</h2>
 <ol>
-<li><a class="button" href="/setup/racesense-ca.crt">Download the certificate</a></li>
-<li>Open <b class="path">Settings → Security → Encryption &amp; credentials → Install a
-certificate → CA certificate</b> (on some phones: Security → More security settings).
-Tap <b class="path">Install anyway</b>.</li>
-<li>Pick <b class="path">racesense-ca.crt</b> from Downloads.</li>
+<li><a class="button" href="/setup/racesense-ca.crt">Download the certificate</a>
+<img class="step-img" src="/setup/img/android-download.svg" width="220" height="385"
+loading="lazy" alt="The notification shade showing racesense-ca.crt, Download complete.">
+</li>
+<li>Open <b class="path">Settings → Security → Encryption &amp; credentials</b> (on some
+phones: Security → More security settings).
+<img class="step-img" src="/setup/img/android-security.svg" width="220" height="385"
+loading="lazy" alt="The Security settings, with Encryption and credentials outlined.">
+</li>
+<li>Tap <b class="path">Install a certificate → CA certificate</b>.
+<img class="step-img" src="/setup/img/android-encryption.svg" width="220" height="385"
+loading="lazy" alt="Encryption and credentials, with Install a certificate outlined.">
+<img class="step-img" src="/setup/img/android-install.svg" width="220" height="385"
+loading="lazy" alt="Install a certificate, with CA certificate outlined."></li>
+<li>Android warns that your data won't be private: this certificate is your own laptop's.
+Tap <b class="path">Install anyway</b>.
+<img class="step-img" src="/setup/img/android-warning.svg" width="220" height="385"
+loading="lazy" alt="The warning Your data won't be private, with Install anyway outlined.">
+</li>
+<li>Pick <b class="path">racesense-ca.crt</b> from Downloads.
+<img class="step-img" src="/setup/img/android-downloads.svg" width="220" height="385"
+loading="lazy" alt="The Downloads file picker, with racesense-ca.crt outlined."></li>
+<li>To see it installed: Encryption &amp; credentials → Trusted credentials →
+<b class="path">User</b> lists <b class="path">Racesense local CA</b>.
+<img class="step-img" src="/setup/img/android-user.svg" width="220" height="385"
+loading="lazy" alt="Trusted credentials, User tab, listing Racesense local CA."></li>
 <li>Come back here and tap <b class="path">Check again</b>.</li>
 </ol>
 
@@ -163,9 +195,20 @@ Tap <b class="path">Install anyway</b>.</li>
 <li><a class="button" href="/setup/racesense.mobileconfig">Download the profile</a>
 (open this page in Safari for this step; tap Allow).</li>
 <li>Open <b class="path">Settings → Profile Downloaded → Install</b>, and enter the
-phone's passcode.</li>
+phone's passcode.
+<img class="step-img" src="/setup/img/ios-downloaded.svg" width="220" height="385"
+loading="lazy" alt="The Settings app, with Profile Downloaded outlined near the top.">
+The profile says <b class="path">Not Verified</b> in red: that is expected, as your
+laptop made it and no company signed it. Tap <b class="path">Install</b> (top right),
+then Install again.
+<img class="step-img" src="/setup/img/ios-install.svg" width="220" height="385"
+loading="lazy" alt="Install Profile for Racesense local CA, signed by: Not Verified in red,
+with the Install button outlined."></li>
 <li>Open <b class="path">Settings → General → About → Certificate Trust Settings</b> and
-switch on full trust for <b class="path">{subject}</b>.</li>
+switch on full trust for <b class="path">{subject}</b>.
+<img class="step-img" src="/setup/img/ios-trust.svg" width="220" height="385"
+loading="lazy" alt="Certificate Trust Settings, with the full trust switch for Racesense
+local CA switched on."></li>
 <li>Come back here and tap <b class="path">Check again</b>.</li>
 </ol>
 
