@@ -60,6 +60,7 @@ def test_a_phone_on_the_plain_port_gets_the_setup_page_and_a_redirect(ca: LocalC
     assert 'data-https="https://192.168.43.10:8443"' in page.text
     fingerprint = ":".join(ca.ca_sha256.upper()[i : i + 2] for i in range(0, 64, 2))
     assert fingerprint in page.text
+    assert 'full trust for <b class="path">Racesense local CA (pit)</b>' in page.text
     for path in ("/sessions/abc?lap=3", "/api/sessions", "/assets/app.js"):
         moved = phone.get(path, follow_redirects=False)
         assert moved.status_code == 308

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
+from cryptography.x509.oid import NameOID
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, Router
@@ -83,6 +84,12 @@ check();
 """
 
 
+def common_name(authority: LocalCA) -> str:
+    """The CA's name as phones list it (its CommonName, not the whole subject)."""
+    names = authority.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else authority.subject
+
+
 def setup_app(ca: Callable[[], LocalCA], https_port: int) -> Router:
     """The set-up routes. `ca()` gives the current CA (it may be rotated while serving)."""
 
@@ -96,7 +103,7 @@ def setup_app(ca: Callable[[], LocalCA], https_port: int) -> Router:
         body = PAGE.format(
             https=html.escape(https_origin(request)),
             fingerprint=html.escape(colon_hex(authority.ca_sha256)),
-            subject=html.escape(authority.subject),
+            subject=html.escape(common_name(authority)),
         )
         return HTMLResponse(body, headers=HEADERS)
 

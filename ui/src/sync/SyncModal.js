@@ -108,8 +108,17 @@ export class SyncModal {
 
   // -- 1. capability checks and the chooser --------------------------------------------
 
+  /** A moment of the sync (performance.now()), for the phases it reports and for the
+   * field-test harness (also a performance mark `rs-sync-<name>`). */
+  mark(name) {
+    this.marks = this.marks || {};
+    this.marks[name] = performance.now();
+    performance.mark?.(`rs-sync-${name}`);
+  }
+
   async start() {
     clearTimeout(this.stuckTimer);
+    this.mark("tap");
     this.show("checking", h("p", {}, "Checking this browser…"));
     const bluetooth = navigator.bluetooth;
     let available = null;
@@ -222,6 +231,7 @@ export class SyncModal {
       if (err?.code === "E_RATE_LIMIT") return this.problem("pair-failed", explain("E_RATE_LIMIT"), this.retryButton());
       return this.problem("pair-failed", bluetoothProblem(err), this.retryButton());
     }
+    this.mark("paired");
     const settings = loadSettings();
     settings.pairingCodes[this.info.device_id] = code;
     saveSettings(settings);
@@ -277,7 +287,6 @@ export class SyncModal {
       time_utc: Math.floor(Date.now() / 1000),
       ack_key: this.sync.ack_key,
     };
-    this.startedAt = performance.now();
     try {
       await this.sendRequest(request);
     } catch (err) {
@@ -288,6 +297,7 @@ export class SyncModal {
       if (err?.kind === "transient") return this.problem("refused", bluetoothProblem(err), this.retryButton());
       return this.problem("refused", explain(err?.code || "", err?.message), this.retryButton());
     }
+    this.mark("acked");
     this.showRunning({ step: "hotspot" });
   }
 
@@ -411,15 +421,7 @@ export class SyncModal {
     clearTimeout(this.stuckTimer);
     const id = this.sync.sync_id;
     const phases = done.phases_ms || {};
-    if (!fromLaptop) {
-      const pageMs = this.startedAt ? Math.round(performance.now() - this.startedAt) : null;
-      sendJson(`/api/syncs/${encodeURIComponent(id)}/report`, "POST", {
-        phases_ms: { ...phases, ...(pageMs !== null ? { page_total: pageMs } : {}) },
-        files_sent: done.files_sent ?? null,
-        bytes_sent: done.bytes ?? null,
-        duplicates: done.duplicates ?? null,
-      }).catch(() => {}); // the timings are a bonus: the sessions are on the laptop either way
-    }
+    this.mark("done");
     const list = h("ul.sync-files");
     this.show(
       "done",
@@ -445,6 +447,32 @@ export class SyncModal {
     );
     this.app.events?.dispatchEvent(new CustomEvent("resync"));
     await this.showSessions(list, id);
+    this.mark("analysed");
+    if (!fromLaptop) this.postTimings(id, done);
+  }
+
+  /** The sync's timings to the laptop (`/api/syncs/{id}/report`, kept for
+   * `racesense fieldtest --report`): the logger's phases and what this page measured. */
+  postTimings(id, done) {
+    const m = this.marks || {};
+    const span = (from, to) => (Number.isFinite(m[from]) && Number.isFinite(m[to]) ? Math.round(m[to] - m[from]) : undefined);
+    const page = {
+      ble_handshake: span("tap", "paired"),
+      credentials: span("paired", "acked"),
+      analysis: span("done", "analysed"),
+      page_total: span("tap", "analysed"),
+    };
+    const phasesMs = { ...(done.phases_ms || {}) };
+    for (const [name, ms] of Object.entries(page)) if (ms !== undefined) phasesMs[name] = ms;
+    sendJson(`/api/syncs/${encodeURIComponent(id)}/report`, "POST", {
+      source: "page",
+      phone: navigator.userAgent.slice(0, 120),
+      firmware: typeof this.info?.firmware === "string" ? this.info.firmware.slice(0, 40) : null,
+      phases_ms: phasesMs,
+      files_sent: done.files_sent ?? null,
+      bytes_sent: done.bytes ?? null,
+      duplicates: done.duplicates ?? null,
+    }).catch(() => {}); // the timings are a bonus: the sessions are on the laptop either way
   }
 
   /** The sync's sessions, each with its laps once analysed (they are analysed as they
