@@ -6,7 +6,7 @@ import base64
 import datetime as dt
 import ipaddress
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -29,14 +29,43 @@ class SyncIn(BaseModel):
     device_id: str | None = Field(default=None, max_length=64)
 
 
-class ReportIn(BaseModel):
-    model_config = ConfigDict(allow_inf_nan=False)  # JSON has no NaN; a report is JSON
+Millis = Annotated[int, Field(ge=0)]
 
-    phases_ms: dict[str, float] = Field(default_factory=dict)
-    files_sent: int | None = None
-    bytes_sent: int | None = None
-    duplicates: int | None = None
+
+class PhasesIn(BaseModel):
+    """A sync's phases in milliseconds; a phase not measured is left out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ble_handshake: Millis | None = None  # connect + pair over BLE
+    credentials: Millis | None = None  # the sync request handed to the logger
+    join: Millis | None = None  # the logger on the phone's hotspot
+    first_byte: Millis | None = None
+    upload: Millis | None = None
+    analysis: Millis | None = None  # the last file analysed on the laptop
+    on_screen: Millis | None = None  # the laps shown on the phone
+    total: Millis | None = None  # the logger's: request received to last file acknowledged
+    page_total: Millis | None = None  # the page's: request sent to the logger's "done"
+
+
+class ReportIn(BaseModel):
+    # JSON has no NaN; a report is JSON. A misspelt field is refused, not dropped: a
+    # field test would lose what it came to measure.
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    # Who reports: by default the logger for its sync's upload token, else the page.
+    source: Literal["page", "logger", "fieldtest"] | None = None
+    phases_ms: PhasesIn = Field(default_factory=PhasesIn)
+    files_sent: int | None = Field(default=None, ge=0)
+    bytes_sent: int | None = Field(default=None, ge=0)
+    duplicates: int | None = Field(default=None, ge=0)
     error: str | None = Field(default=None, max_length=500)
+    # What a field test notes with each sync (docs/fieldtest.md).
+    phone: str | None = Field(default=None, max_length=120)  # model, OS, browser
+    firmware: str | None = Field(default=None, max_length=40)  # the logger's
+    link: str | None = Field(default=None, max_length=120)  # "hotspot 2.4 GHz, 3 m"
+    preset: str | None = Field(default=None, max_length=40)  # a simulated run's
+    session_minutes: float | None = Field(default=None, ge=0, le=24 * 60)
 
 
 @router.post("/api/syncs", status_code=201)
@@ -134,8 +163,12 @@ async def report_sync(
 ) -> dict[str, Any]:
     if token.scope == "upload" and token.sync_id != sync_id:
         raise ApiError(403, "wrong_sync", "This upload token belongs to another sync.")
-    report = body.model_dump() | {"received_at": iso_utc(dt.datetime.now(dt.UTC))}
-    saved = await run_in_threadpool(syncs.save_report, request.app.state.engine, sync_id, report)
+    source = body.source or ("logger" if token.scope == "upload" else "page")
+    report = body.model_dump(exclude={"source"}, exclude_none=True)
+    report["received_at"] = iso_utc(dt.datetime.now(dt.UTC))
+    saved = await run_in_threadpool(
+        syncs.save_report, request.app.state.engine, sync_id, source, report
+    )
     if not saved:
         raise ApiError(404, "not_found", f"There is no sync {sync_id}.")
     request.app.state.events.publish({"type": "sync", "id": sync_id, "phase": "reported"})
