@@ -446,8 +446,7 @@ export class SyncModal {
       h("div.actions", {}, this.closeButton("Done")),
     );
     this.app.events?.dispatchEvent(new CustomEvent("resync"));
-    await this.showSessions(list, id);
-    this.mark("analysed");
+    if (await this.showSessions(list, id)) this.mark("analysed");
     if (!fromLaptop) this.postTimings(id, done);
   }
 
@@ -476,7 +475,7 @@ export class SyncModal {
   }
 
   /** The sync's sessions, each with its laps once analysed (they are analysed as they
-   * arrive: usually at once). */
+   * arrive: usually at once). True once every one is analysed (or failed). */
   async showSessions(list, id) {
     const until = Date.now() + ANALYSED_WAIT_MS;
     while (!this.stopped && list.isConnected) {
@@ -498,9 +497,11 @@ export class SyncModal {
         ),
       );
       const pending = files.some((f) => f.status !== "ready" && f.status !== "failed");
-      if (!pending || Date.now() > until) return;
+      if (!pending) return files.length > 0;
+      if (Date.now() > until) return false;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
+    return false; // closed before: no analysis time to report
   }
 
   // -- 8. errors -------------------------------------------------------------------------
