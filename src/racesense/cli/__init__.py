@@ -151,6 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ca", help="the local CA phones install to trust this laptop's https")
     importlib.import_module("racesense.cli.ca").add_arguments(p)  # a light module
 
+    p = sub.add_parser("fieldtest", help="the reverse-hotspot field test and its table")
+    importlib.import_module("racesense.cli.fieldtest").add_arguments(p)  # a light module
+
     p = sub.add_parser("reanalyse", aliases=["reanalyze"], help="re-run the analysis")
     p.add_argument("--all", action="store_true", required=True, help="every session")
     p.add_argument("--data-dir", type=Path)
@@ -198,6 +201,7 @@ _COMMANDS = {
     "reanalyze": ("admin", "reanalyse"),
     "device-sim": ("device_sim", "run"),
     "ca": ("ca", "run"),
+    "fieldtest": ("fieldtest", "run"),
 }
 
 
