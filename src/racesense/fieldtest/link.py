@@ -154,9 +154,9 @@ def cleanup_stale() -> list[str]:
     for line in _run(["ip", "-br", "link"], check=False).stdout.splitlines():
         name = line.split()[0].split("@")[0] if line.split() else ""
         match = _IF_RE.match(name)
-        if match and not _pid_alive(int(match.group(1))):
-            _run(["ip", "link", "del", name], check=False)
-            removed.append(f"interface {name}")
+        stale = match is not None and not _pid_alive(int(match.group(1)))
+        if stale and _run(["ip", "link", "del", name], check=False).returncode == 0:
+            removed.append(f"interface {name}")  # its peer went with it
     return removed
 
 
