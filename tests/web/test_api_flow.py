@@ -193,7 +193,7 @@ def test_sync_token_is_upload_only_bound_and_expiring(client: TestClient) -> Non
     assert wrong.status_code == 403 and wrong.json()["error"] == "wrong_sync"
     status = client.get(f"/api/syncs/{sync['sync_id']}", headers=AUTH).json()
     assert [f["id"] for f in status["files"]] == [first.json()["files"][0]["session_id"]]
-    report = {"phases_ms": {"hotspot_joined": 4200, "last_ack": 9100}, "files_sent": 1}
+    report = {"phases_ms": {"join": 4200, "total": 9100}, "files_sent": 1}
     assert (
         client.post(f"/api/syncs/{sync['sync_id']}/report", json=report, headers=device).status_code
         == 200
@@ -362,7 +362,7 @@ def test_a_sync_learns_no_other_session_id_and_still_lists_its_duplicate(
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
 def test_a_sync_report_with_non_finite_numbers_is_refused(client: TestClient, value: str) -> None:
     sync = client.post("/api/syncs", headers=AUTH).json()
-    body = '{"phases_ms": {"hotspot_joined": VALUE}}'.replace("VALUE", value)
+    body = '{"phases_ms": {"join": VALUE}}'.replace("VALUE", value)
     response = client.post(
         f"/api/syncs/{sync['sync_id']}/report",
         content=body,
