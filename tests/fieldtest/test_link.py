@@ -221,13 +221,14 @@ def test_netns_crowded_stalls_for_its_bursts() -> None:
 
 
 @needs_netns
-def test_netns_cleaned_up_when_the_body_raises() -> None:
-    with pytest.raises(RuntimeError, match="boom"), shaped("good", "netns") as link:
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_netns_cleaned_up_when_the_body_raises(error: type[BaseException]) -> None:
+    with pytest.raises(error, match="boom"), shaped("good", "netns") as link:
         name = link.server_ns
         # a process of the backend, left running in the namespace
         stray = subprocess.Popen(link.server_command(["sleep", "60"]))
         assert any(name in line for line in leftovers(os.getpid()))
-        raise RuntimeError("boom")
+        raise error("boom")
     assert stray.wait(5) is not None
     assert leftovers(os.getpid()) == []
 
