@@ -116,5 +116,5 @@ def test_nothing_to_report(data_dir: Path, capsys: pytest.CaptureFixture[str]) -
 def test_no_database_and_no_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fieldtest", "--report", "--data-dir", str(tmp_path / "none")]) == 1
     assert "no database" in capsys.readouterr().err
-    assert main(["fieldtest"]) == 2
-    assert "the simulated field test is not built yet" in capsys.readouterr().err
+    assert main(["fieldtest", "--preset", "good,nope"]) == 2
+    assert "no preset nope (there are good, poor, crowded)" in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """`racesense fieldtest`: the reverse-hotspot field test (docs/fieldtest.md).
 
-`--report` prints the table of the syncs' stored reports. Imports nothing heavy at the
-top (SQLAlchemy and numpy load only when the command runs): the parser entry adds its
-arguments on every `racesense` start.
+`--report` prints the table of the syncs' stored reports; without it, the simulated
+field test runs (racesense.fieldtest.harness) and prints the same table. Imports
+nothing heavy at the top (SQLAlchemy and numpy load only when the command runs): the
+parser entry adds its arguments on every `racesense` start.
 """
 
 from __future__ import annotations
@@ -57,6 +58,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument(
+        "--preset",
+        default="good",
+        help="simulated: the link presets, comma-separated (good, poor, crowded)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        nargs="+",
+        default=[20.0],
+        help="simulated: session lengths in minutes at 25 Hz (default 20)",
+    )
+    p.add_argument("--runs", type=int, default=3, help="simulated: syncs per length (default 3)")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="simulated: shape the link inside the process (no network namespaces)",
+    )
+    p.add_argument(
         "--ble-rate",
         type=_rate,
         default=DEFAULT_BLE_BYTES_PER_S,
@@ -69,8 +88,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.report:
         return report(args)
-    print("racesense: the simulated field test is not built yet", file=sys.stderr)
-    return EXIT_NOT_BUILT
+    return simulated(args)
+
+
+def simulated(args: argparse.Namespace) -> int:
+    """The simulated field test (racesense.fieldtest.harness) on the chosen presets."""
+    from racesense.fieldtest import harness
+    from racesense.fieldtest.presets import PRESETS
+    from racesense.fieldtest.simulate import goals, simulate, table
+
+    presets = [p.strip() for p in args.preset.split(",") if p.strip()]
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        print(
+            f"racesense: no preset {', '.join(unknown)} (there are {', '.join(PRESETS)})",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_BUILT
+    reason = harness.skip_reason()
+    if reason:
+        print(f"racesense: the simulated field test cannot run here: {reason}", file=sys.stderr)
+        return EXIT_NOT_BUILT
+    outcome = simulate(presets, args.minutes, args.runs, in_process=args.in_process)
+    print(table(outcome, markdown=args.markdown))
+    for goal, met, measured in goals(outcome):
+        print(f"{'met' if met else 'NOT MET'}: {goal} ({measured})")
+    return 0
 
 
 def report(args: argparse.Namespace) -> int:

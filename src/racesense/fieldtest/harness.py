@@ -286,7 +286,9 @@ def run(
     from playwright.sync_api import sync_playwright
 
     from racesense.devserver import free_port
+    from racesense.fieldtest.link import cleanup_stale
 
+    cleanup_stale()  # namespaces of runs that were killed
     results: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="rs-fieldtest-") as tmp:
         work = Path(tmp)
