@@ -92,6 +92,7 @@ bench: $(STAMP) ui chromium
 	$(BIN)/python bench/bench_accuracy.py
 	$(BIN)/python bench/bench_server.py
 	$(BIN)/python bench/bench_ui.py
+	$(BIN)/python bench/bench_fieldtest.py
 
 # Copy the firmware to an RS-Core board over USB serial: make deploy PORT=/dev/ttyUSB0
 # (firmware/*.py incl. main.py and rs_protocol.py to the board's root, firmware/board/*.py
