@@ -156,10 +156,34 @@ class _SimHardware:
         return prov
 
 
-def _socket() -> Any:
-    import socket
+# ESP-IDF's lwIP default TCP send buffer (CONFIG_LWIP_TCP_SND_BUF_DEFAULT): a logger's
+# send returns once its bytes fit there, so what it has "sent" is at most this much ahead
+# of the link. A host socket's buffer grows to megabytes, which on a slow link would let
+# the uploader finish "sending" long before the bytes arrive, and time out waiting for
+# the reply the board would long have had.
+LWIP_TCP_SND_BUF = 5744
 
-    return socket
+
+class _LwipSockets:
+    """The socket module, with the board's small send buffer on every TCP socket."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._socket = socket
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._socket, name)
+
+    def socket(self, *args: Any, **kwargs: Any) -> Any:
+        sock = self._socket.socket(*args, **kwargs)
+        if sock.type == self._socket.SOCK_STREAM:
+            sock.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_SNDBUF, LWIP_TCP_SND_BUF)
+        return sock
+
+
+def _socket() -> Any:
+    return _LwipSockets()
 
 
 def _ssl() -> Any:

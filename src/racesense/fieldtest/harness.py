@@ -197,7 +197,20 @@ def run_once(
             [core.device_id, PAIRING_CODE],
         )
         page.get_by_role("button", name="Sync logger").click()
-        page.wait_for_selector("dialog.sync[data-step='done'] ul.sync-files li")
+        # Done, or a step that ends the sync: a failed run is reported, never waited out.
+        ends = ("failed", "refused", "backend", "pair-failed", "connect-failed", "cancelled")
+        selector = ", ".join(
+            ["dialog.sync[data-step='done'] ul.sync-files li"]
+            + [f"dialog.sync[data-step='{step}']" for step in ends]
+        )
+        budget_ms = 120_000 + 8 * 1000 * sum(f.size_bytes for f in files) * 3 / preset.rate_bit_s
+        try:
+            page.wait_for_selector(selector, timeout=budget_ms)
+        except Exception as exc:
+            raise SyncFailed(f"no end after {budget_ms / 1000:.0f} s", _modal(page), core) from exc
+        step = page.evaluate("() => document.querySelector('dialog.sync').dataset.step")
+        if step != "done":
+            raise SyncFailed(step, _modal(page), core)
         page.wait_for_function(
             "() => !document.querySelector('dialog.sync')"
             " || !/analysing/.test(document.querySelector('dialog.sync ul.sync-files').textContent)"
@@ -250,6 +263,24 @@ def run_once(
         files_sent=len(sent),
         lost_or_twice=lost_or_twice,
     )
+
+
+class SyncFailed(RuntimeError):
+    """A simulated sync that did not end in done: where it stopped and what it said."""
+
+    def __init__(self, step: str, modal: str, core: VirtualCore) -> None:
+        try:
+            status = core.status()
+        except Exception as exc:  # the firmware thread is gone
+            status = {"error": repr(exc)}
+        super().__init__(f"the sync stopped at {step!r}: {modal!r}; the logger: {status}")
+
+
+def _modal(page: Any) -> str:
+    text = page.evaluate(
+        "() => document.querySelector('dialog.sync')?.innerText || '(no Sync dialog)'"
+    )
+    return " ".join(str(text).split())[:400]
 
 
 def _wait_report(origin: str, sync_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
