@@ -25,6 +25,7 @@ def _can_run() -> None:
 def test_one_sync_tap_to_lap_table_over_a_shaped_link(preset: str, in_process: bool) -> None:
     outcome = simulate([preset], [1.5], 1, in_process=in_process)
     (result,) = outcome.results
+    assert result.failure is None, result.failure
     assert set(result.phases_ms) == set(harness.PHASES), result.phases_ms
     assert all(v >= 0 for v in result.phases_ms.values())
     # The phases add up inside the total: nothing measured twice or out of order.

@@ -72,6 +72,7 @@ class RunResult:
     ble_alone_ms: float = 0.0
     files_sent: int = 0
     lost_or_twice: int = 0  # files missing on the laptop or sent twice: must be 0
+    failure: str | None = None  # the sync did not end in done: where and why
 
     def row(self) -> dict[str, Any]:
         return {
@@ -176,6 +177,24 @@ def run_once(
     storage = work_dir / f"sd-{seed}"
     laps = max(1, round(minutes * 60 / LAP_S))
     files = synthetic_sessions(storage, 1, laps=laps, seed=seed, rate_hz=RATE_HZ)
+    try:
+        return _sync(preset, minutes, files, storage, playwright=playwright, origin=origin)
+    except SyncFailed as exc:
+        size = sum(f.size_bytes for f in files)
+        return RunResult(
+            preset.name, minutes, size, ble_alone_ms=ble_alone_ms(size), failure=str(exc)
+        )
+
+
+def _sync(
+    preset: LinkPreset,
+    minutes: float,
+    files: list[Any],
+    storage: Path,
+    *,
+    playwright: Any,
+    origin: str,
+) -> RunResult:
     core = VirtualCore(SimConfig(storage_dir=storage, pairing_code=PAIRING_CODE))
     core.start()
     args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]

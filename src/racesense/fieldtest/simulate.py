@@ -32,6 +32,9 @@ def simulate(
         preset = PRESETS[name]
 
         def progress(r: harness.RunResult) -> None:
+            if r.failure:
+                print(f"  {r.preset:8} {r.minutes:g} min: FAILED {r.failure}", file=sys.stderr)
+                return
             total = r.phases_ms.get("total", float("nan")) / 1000
             print(
                 f"  {r.preset:8} {r.minutes:g} min: {total:.2f} s tap to lap table,"
@@ -50,7 +53,8 @@ def simulate(
 def table(outcome: Outcome, markdown: bool = False) -> str:
     groups: dict[tuple[str, float], list[Run]] = {}
     for r in outcome.results:
-        groups.setdefault((r.preset, r.minutes), []).append(Run(r.phases_ms, r.bytes))
+        if r.failure is None:  # a failed sync has no phases to put in the table
+            groups.setdefault((r.preset, r.minutes), []).append(Run(r.phases_ms, r.bytes))
     stats = summarise(
         [Group(f"{p} {m:g} min", runs) for (p, m), runs in groups.items()],
         harness.BLE_RATE_BYTES_S,
@@ -93,11 +97,21 @@ def goals(outcome: Outcome) -> list[tuple[str, bool, str]]:
     poor = [r for r in outcome.results if r.preset == "poor"]
     if poor:
         bad = sum(r.lost_or_twice for r in poor)
+        failed = [r for r in poor if r.failure]
         out.append(
             (
                 "poor: every sync completes, no file lost or sent twice",
-                bad == 0 and all(r.files_sent >= 1 for r in poor),
-                f"{len(poor)} syncs, {bad} files lost or twice",
+                bad == 0 and not failed and all(r.files_sent >= 1 for r in poor),
+                f"{len(poor)} syncs, {len(failed)} failed, {bad} files lost or twice",
+            )
+        )
+    failures = [r for r in outcome.results if r.failure]
+    if failures:
+        out.append(
+            (
+                "every sync ends in done",
+                False,
+                "; ".join(f"{r.preset} {r.minutes:g} min: {r.failure}" for r in failures[:3]),
             )
         )
     return out
