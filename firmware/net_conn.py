@@ -217,9 +217,9 @@ class Connection:
         waits = self._waits
         return self._clock.sleep_ms(waits[turns] if turns < len(waits) else waits[-1])
 
-    def check_stall(self, idle_since_ms, doing):
+    def check_stall(self, idle_since_ms, doing, grace_ms=0):
         idle_ms = self._elapsed_ms(idle_since_ms)
-        if idle_ms >= self.io_timeout_ms:
+        if idle_ms >= self.io_timeout_ms + grace_ms:
             raise UploadError(E_NETWORK, "stalled " + doing + " for " + str(idle_ms) + " ms")
 
     def close(self):

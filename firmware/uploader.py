@@ -136,6 +136,12 @@ def ack_proof(key, sha256_hex_text, size_bytes):
     return binascii.hexlify(_hmac_sha256(key, message)).decode()
 
 
+# Extra time for the reply per byte of the file just sent (2 s per MB): the laptop writes,
+# syncs and commits the whole file before it answers, and on a slow hotspot the last of
+# the bytes may still be queued there when the logger has sent them all.
+REPLY_BYTES_PER_MS = const(500)
+
+
 class Uploader:
     """One sync's uploads; configure() per sync, then upload() per file."""
 
@@ -320,7 +326,10 @@ class Uploader:
                 # and close before reading the body: its answer says more than the reset.
                 status, reply = await self._early_reply(exc, cancelled)
             else:
-                status, reply = await self._read_reply(cancelled)
+                # The laptop answers once the file is on its disk and committed, and the
+                # last bytes may still sit in the hotspot's queue: more time for more bytes.
+                grace_ms = size // REPLY_BYTES_PER_MS
+                status, reply = await self._read_reply(cancelled, grace_ms)
         finally:
             conn.close()
         return self._check_reply(status, reply, sha256, size)
@@ -398,8 +407,9 @@ class Uploader:
                 _base_name(path) + " changed while it was sent (" + str(done) + " bytes)",
             )
 
-    async def _read_reply(self, cancelled):
-        """Read the answer into the shared buffer: (status, parsed JSON or None)."""
+    async def _read_reply(self, cancelled, grace_ms=0):
+        """Read the answer into the shared buffer: (status, parsed JSON or None). The
+        first byte may take io_timeout_ms + grace_ms."""
         conn = self._conn
         mv = self._mv
         got = 0
@@ -411,7 +421,7 @@ class Uploader:
             _check(cancelled)
             n = conn.receive(mv[got:])
             if n is None:
-                conn.check_stall(idle_since_ms, "waiting for the reply")
+                conn.check_stall(idle_since_ms, "waiting for the reply", 0 if got else grace_ms)
                 await conn.wait(turns)
                 turns += 1
                 continue

@@ -279,6 +279,19 @@ def test_server_that_never_answers_is_a_read_timeout():
     assert 3 * 300 <= elapsed_ms < 3 * 300 + 2000
 
 
+def test_a_large_file_gets_more_time_for_the_reply():
+    # io_timeout 300 ms; 600 KB earn 1200 ms more (the laptop commits the whole file
+    # before it answers): a reply after 800 ms is waited for, for a small file it is not.
+    big = write_file("big.csv", 600 * 1000)
+    with ScriptedServer(["delay:800"]) as server:
+        result = _upload(_uploader(server, io_timeout_ms=300), big)
+    assert result["status"] == 201
+    small = write_file("small.csv", 1000)
+    with ScriptedServer(["delay:800"] * 3) as server:
+        exc = _fails(_uploader(server, io_timeout_ms=300), small, "E_NETWORK")
+    assert "stalled waiting for the reply" in exc.detail
+
+
 def test_server_closing_without_an_answer_is_e_network():
     path = write_file("a.csv", 1000)
     with ScriptedServer(["close"] * 3) as server:
