@@ -74,17 +74,6 @@ class RunResult:
     lost_or_twice: int = 0  # files missing on the laptop or sent twice: must be 0
     failure: str | None = None  # the sync did not end in done: where and why
 
-    def row(self) -> dict[str, Any]:
-        return {
-            "preset": self.preset,
-            "session_minutes": self.minutes,
-            "bytes": self.bytes,
-            "phases_ms": self.phases_ms,
-            "ble_alone_ms": self.ble_alone_ms,
-            "files_sent": self.files_sent,
-            "lost_or_twice": self.lost_or_twice,
-        }
-
 
 def ble_alone_ms(n_bytes: int, rate_bytes_s: float = BLE_RATE_BYTES_S) -> float:
     """The same bytes over BLE alone at the stated rate."""
@@ -170,7 +159,6 @@ def run_once(
     playwright: Any,
     seed: int,
     work_dir: Path,
-    link: ShapedLink,
     origin: str,
 ) -> RunResult:
     """One sync of one session of `minutes` at 25 Hz, tap to lap table."""
@@ -354,7 +342,6 @@ def run(
                             playwright=p,
                             seed=seed * 1000 + int(minutes) * 10 + k,
                             work_dir=work,
-                            link=link,
                             origin=origin,
                         )
                         results.append(result)
