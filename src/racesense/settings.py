@@ -14,6 +14,12 @@
 | RACESENSE_MAX_CONNECTIONS | 512 | open connections in all (fewer if few files may open) |
 | RACESENSE_MAX_CONNECTIONS_PER_ADDRESS | 64 | open connections from one address (IPv6: a /64) |
 | RACESENSE_SERVICE_WORKER | on | `off`: the UI's offline worker removes itself |
+| RACESENSE_UPLOAD_HOST | found | the address a logger uploads to (`serve --upload-host`) |
+| RACESENSE_JOIN_TTL_S | 600 | how long a phone's one-time join code works |
+| RACESENSE_TLS | auto | https beyond loopback (`auto`), or `on`/`off` |
+| RACESENSE_HTTPS_PORT | 8443 | the UI and API over https, beyond loopback |
+| RACESENSE_UPLOAD_PORT | 8766 | the upload-only plain port for loggers without TLS (0: none) |
+| RACESENSE_MDNS | on | advertise racesense.local and `_racesense._tcp` beside https |
 
 The head deadline runs from connecting, or from the end of the previous response on a
 kept-alive connection. The server holds every request body to the body timeout plus
