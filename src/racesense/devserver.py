@@ -66,10 +66,15 @@ def running(
             time.sleep(0.2)
         yield proc, port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(stop_timeout_s)
-        except subprocess.TimeoutExpired:
-            # An analysis worker may still be busy; shutdown speed is not under test.
-            proc.kill()
-            proc.wait(10)
+        # An analysis worker may still be busy; shutdown speed is not under test.
+        stop(proc, stop_timeout_s)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+    """Terminate `proc`, and kill it if it has not ended within `timeout_s`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

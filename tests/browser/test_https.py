@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from racesense.devicesim.ble_bridge import CHROMIUM_ARGS as BLE_ARGS
+from racesense.devserver import stop
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, TOKEN, _skip_reason, axe_violations, screenshot
 from .https_helpers import (
@@ -120,12 +121,7 @@ def ns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NsServer]:
             _wait_healthy(proc, ns, ca_crt, log)
             yield NsServer(ns, data_dir, ca_crt)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop(proc, 20)
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from racesense.devserver import free_port
+from racesense.devserver import free_port, stop
 from racesense.tls import LocalCA
 from racesense.web.listeners import PlainGate, UploadOnly, is_loopback, tls_wanted
 from racesense.web.live_cert import LiveCertificate
@@ -266,12 +266,7 @@ def test_a_server_reissues_its_certificate_when_an_address_appears(
         assert sync["ip_fallback"] == f"https://10.233.0.7:{https_port}/api/upload"
         assert api.headers["location"] == f"https://10.233.0.7:{https_port}/api/sessions"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
 
 def test_the_setup_page_pictures_are_served_and_described(ca: LocalCA) -> None:

@@ -38,6 +38,7 @@ from typing import Any
 from racesense.devicesim import CdpBleBridge, SimConfig, VirtualCore
 from racesense.devicesim.ble_bridge import CHROMIUM_ARGS as WEB_BLUETOOTH
 from racesense.devicesim.sessions import synthetic_sessions
+from racesense.devserver import stop
 from racesense.fieldtest.link import Mode, ShapedLink
 from racesense.fieldtest.presets import LinkPreset
 
@@ -128,12 +129,7 @@ def laptop(link: ShapedLink, data_dir: Path, port: int) -> Iterator[str]:
             time.sleep(0.2)
         yield origin
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
 
 def _healthy(origin: str) -> bool:

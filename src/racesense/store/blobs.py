@@ -21,6 +21,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from racesense.durable import fsync_dir
+
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -124,7 +126,7 @@ class BlobStore:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(sealed.tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
             os.replace(sealed.tmp, final)
-            self.sync_dir(final.parent)
+            fsync_dir(final.parent)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 sealed.tmp.unlink()
@@ -167,14 +169,3 @@ class BlobStore:
                 leftover.unlink()
                 removed += 1
         return removed
-
-    @staticmethod
-    def sync_dir(directory: Path) -> None:
-        """Make a rename durable (POSIX); Windows has no directory handles to sync."""
-        if os.name != "posix":
-            return
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from racesense.durable import fsync_dir
+
 SECRET_MODE = 0o600  # private keys: the owner only
 PUBLIC_MODE = 0o644
 DIR_MODE = 0o700
@@ -36,14 +38,3 @@ def write_atomic(path: Path, data: bytes, mode: int) -> None:
             tmp.unlink()
         raise
     fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX; Windows cannot open a folder, and needs not)."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
