@@ -36,6 +36,7 @@ from clock import SystemClock
 FIRMWARE_VERSION = "0.1.0"
 DEVICE_ID_PREFIX = "RS-Core-"
 PAIRING_CODE_PATH = "/pairing_code.txt"
+PACE_PATH = "/link_pace.txt"  # the uploader's measured link and gzip rates (gzip_body)
 BLE_POLL_MS = 20
 WATCHDOG_MS = 30000  # longer than the slowest start-up step (mounting a slow card)
 FEED_MS = 1000
@@ -256,6 +257,7 @@ def start_link(device):
         import network
 
         import ble_provisioning
+        import gzip_body
         import rs_pairing
         import sync as sync_module
         import uploader
@@ -268,7 +270,17 @@ def start_link(device):
     clock = device.clock
     device.tls = tls_capable(ssl)
     radio = BleRadio(ble_provisioning.device_name(ident))
-    up = uploader.Uploader(SocketNet(socket, ssl_mod=ssl), clock, device_id=ident)
+    try:
+        import deflate  # compresses only in a build with MICROPY_PY_DEFLATE_COMPRESS
+    except ImportError:
+        deflate = None
+    up = uploader.Uploader(
+        SocketNet(socket, ssl_mod=ssl),
+        clock,
+        device_id=ident,
+        deflate=deflate,
+        pace=gzip_body.Pace(PACE_PATH),
+    )
     prov = None
 
     def relay(status):

@@ -116,7 +116,8 @@ class Sync:
         self._watch_logger = False  # from when the session standing still is closed
         self.state = "idle"
         self._status = {"type": "state", "state": "idle"}
-        self._counts = [0, 0, 0]  # files_sent, bytes_sent, duplicates
+        self._counts = [0, 0, 0, 0]  # files_sent, bytes_sent, duplicates, wire bytes
+        self._encodings = []  # each file's, as sent (identity or gzip)
         self._files_left = None
         # Bound once: handed to every upload and join, polled per 4 KB.
         self._cancelled = self._should_stop
@@ -190,7 +191,8 @@ class Sync:
         clock = self._clock
         uploader = self._uploader
         t_request_ms = clock.ticks_ms()
-        self._counts = [0, 0, 0]  # files_sent, bytes_sent, duplicates
+        self._counts = [0, 0, 0, 0]  # files_sent, bytes_sent, duplicates, wire bytes
+        self._encodings = []  # each file's, as sent (identity or gzip)
         self._files_left = None
         radio_used = False
         try:
@@ -294,6 +296,10 @@ class Sync:
             self._counts[1] += result["bytes"]
             if result["duplicate"]:
                 self._counts[2] += 1
+            self._counts[3] += result.get("wire_bytes", result["bytes"])
+            encoding = result.get("encoding", "identity")
+            if encoding not in self._encodings:
+                self._encodings.append(encoding)
             self._files_left -= 1
             done_before[0] += size
 
@@ -304,6 +310,8 @@ class Sync:
             "files_sent": self._counts[0],
             "bytes_sent": self._counts[1],
             "duplicates": self._counts[2],
+            "wire_bytes": self._counts[3],
+            "encoding": self._encodings[0] if len(self._encodings) == 1 else "mixed",
         }
         path = self._uploader.endpoint(REPORT_PATH.format(sync_id))
         try:

@@ -13,7 +13,10 @@ The request is our multipart contract with the backend (tests/http_clients.py,
 micropython_multipart): HTTP/1.0 and `Connection: close` (the logger never keeps a socket),
 an exact Content-Length, the file's SHA-256 in X-Content-SHA256. The header goes before the
 body, so each attempt reads the file twice: once to hash it, once to send it, both
-through the same preallocated 4 KB buffer. A file is never read whole: 130 KB of heap on
+through the same preallocated 4 KB buffer. Where the board can compress (gzip_body), a
+file may go gzip-compressed instead: HTTP/1.1 chunks, `Content-Encoding: gzip`, the same
+X-Content-SHA256 of the file as it is on the card; `compress` ("auto", "on", "off") and
+gzip_body.Pace decide. A file is never read whole: 130 KB of heap on
 an ESP32 with Wi-Fi and BLE up leaves no room for that.
 
 A file counts as acknowledged only when the server's reply echoes its SHA-256 and, for a
@@ -28,8 +31,10 @@ the logger keeps reading its GNSS; a stall is measured against `io_timeout_ms`.
 
 import binascii
 import hashlib
+import io
 import json
 
+from gzip_body import GZIP, IDENTITY, MODES, Gzipper, Pace, compressor, frame_bytes
 from net_conn import Connection, UploadError, describe
 from rs_protocol import (
     E_CANCELLED,
@@ -162,7 +167,12 @@ class Uploader:
         backoff_ms=500,
         progress_interval_ms=PROGRESS_INTERVAL_MS,
         log=None,
+        deflate=None,
+        compress="auto",
+        pace=None,
     ):
+        if compress not in MODES:
+            raise ValueError("compress must be one of " + ", ".join(MODES))
         self._net = net
         self._clock = clock
         self._device_id = device_id
@@ -188,6 +198,12 @@ class Uploader:
         self._last_progress_ms = None
         self._ack_key = None
         self.first_sent_ms = None
+        # Gzip (gzip_body): the board's deflate module if it can compress, the mode, what
+        # was measured, and the frame buffer, allocated only where gzip can happen.
+        self._deflate = compressor(deflate)
+        self.compress = compress if self._deflate is not None else "off"
+        self.pace = pace or Pace(log=self._log)
+        self._frame = bytearray(frame_bytes(buf_bytes)) if self._deflate is not None else None
 
     @property
     def io_timeout_ms(self):
@@ -249,8 +265,9 @@ class Uploader:
     async def upload(self, path, index=1, count=1, progress=None, cancelled=None):
         """POST one file, retrying with backoff; the server's record of it on success.
 
-        Returns {"sha256", "bytes", "duplicate", "status", "session_id", "proven"}
-        ("proven": the proof verified under the sync's ack_key). Raises UploadError;
+        Returns {"sha256", "bytes", "duplicate", "status", "session_id", "proven",
+        "encoding", "wire_bytes"} ("proven": the proof verified under the sync's ack_key;
+        "wire_bytes": the body as sent, compressed or not). Raises UploadError;
         never marks anything itself (the caller does, on success only).
         `progress(index, count, bytes_done, bytes_total)` is called about twice a second
         and once at the end of each attempt's body.
@@ -293,6 +310,7 @@ class Uploader:
 
     async def _upload_once(self, path, index, count, progress, cancelled):
         sha256, size = await self._hash_file(path, cancelled)
+        encoding = await self._choose(path, size)
         name = _base_name(path)
         boundary = "rscore" + binascii.hexlify(self._urandom(_BOUNDARY_RANDOM_BYTES)).decode()
         part_type = "text/csv" if name.lower().endswith(".csv") else "application/octet-stream"
@@ -303,22 +321,33 @@ class Uploader:
             f"Content-Type: {part_type}\r\n\r\n"
         ).encode()
         part_tail = ("\r\n--" + boundary + "--\r\n").encode()
+        body_bytes = len(part_head) + size + len(part_tail)
         head = self._head(
             self._path,
             "multipart/form-data; boundary=" + boundary,
-            len(part_head) + size + len(part_tail),
+            None if encoding == GZIP else body_bytes,
             sha256,
         )
+        clock = self._clock
         conn = self._conn
+        wire_bytes = body_bytes
+        deflate_ms = 0
         try:
             await conn.open(cancelled, self._host_header)
             try:
                 await conn.send_all(head, cancelled)
+                t_body_ms = clock.ticks_ms()
                 if self.first_sent_ms is None:
-                    self.first_sent_ms = self._clock.ticks_ms()
-                await conn.send_all(part_head, cancelled)
-                await self._send_file(path, size, index, count, progress, cancelled)
-                await conn.send_all(part_tail, cancelled)
+                    self.first_sent_ms = t_body_ms
+                if encoding == GZIP:
+                    wire_bytes, deflate_ms = await self._send_gzip(
+                        path, size, part_head, part_tail, index, count, progress, cancelled
+                    )
+                else:
+                    await conn.send_all(part_head, cancelled)
+                    await self._send_file(path, size, index, count, progress, cancelled)
+                    await conn.send_all(part_tail, cancelled)
+                body_ms = clock.ticks_diff(clock.ticks_ms(), t_body_ms)
             except UploadError as exc:
                 if not exc.peer_gone:
                     raise
@@ -326,13 +355,90 @@ class Uploader:
                 # and close before reading the body: its answer says more than the reset.
                 status, reply = await self._early_reply(exc, cancelled)
             else:
+                self.pace.note_upload(wire_bytes, body_ms, deflate_ms, size)
                 # The laptop answers once the file is on its disk and committed, and the
                 # last bytes may still sit in the hotspot's queue: more time for more bytes.
                 grace_ms = size // REPLY_BYTES_PER_MS
                 status, reply = await self._read_reply(cancelled, grace_ms)
         finally:
             conn.close()
-        return self._check_reply(status, reply, sha256, size)
+        result = self._check_reply(status, reply, sha256, size)
+        result["encoding"] = encoding
+        result["wire_bytes"] = wire_bytes
+        return result
+
+    async def _choose(self, path, size):
+        """GZIP or IDENTITY for this file: the mode, and in auto what Pace predicts (after
+        a probe of the compressor on the file's first buffer, if it has none yet)."""
+        if self.compress == "off" or not size:
+            return IDENTITY
+        if self.compress == "on":
+            return GZIP
+        pace = self.pace
+        if pace.wants_probe():
+            f = self._open_or_fail(path)
+            try:
+                n = self._read_chunk(f, path)
+            finally:
+                f.close()
+            clock = self._clock
+            started_ms = clock.ticks_ms()
+            probe = Gzipper(self._deflate, io, self._frame)
+            probe.feed(self._mv[:n])
+            probe.finish()
+            pace.note_probe(n, probe.out_bytes, clock.ticks_diff(clock.ticks_ms(), started_ms))
+            await clock.sleep_ms(0)
+        encoding = pace.choose(size)
+        self._log(
+            "upload: "
+            + _base_name(path)
+            + " "
+            + encoding
+            + " (link "
+            + _rate(pace.link_bytes_per_ms)
+            + ", gzip "
+            + _rate(pace.deflate_bytes_per_ms)
+            + ")"
+        )
+        return encoding
+
+    async def _send_gzip(self, path, size, part_head, part_tail, index, count, progress, cancelled):
+        """The multipart body through gzip in HTTP chunks: (wire bytes, ms compressing)."""
+        clock = self._clock
+        conn = self._conn
+        mv = self._mv
+        full = len(mv)
+        gz = Gzipper(self._deflate, io, self._frame)
+        deflate_ms = 0
+        done = 0
+        await conn.send_all(gz.feed(part_head), cancelled)
+        f = self._open_or_fail(path)
+        try:
+            self._report(progress, index, count, 0, size, True)
+            while True:
+                _check(cancelled)
+                n = self._read_chunk(f, path)
+                if not n:
+                    break
+                if done + n > size:
+                    break  # grew since hashed: caught just below
+                started_ms = clock.ticks_ms()
+                frame = gz.feed(mv if n == full else mv[:n])
+                deflate_ms += clock.ticks_diff(clock.ticks_ms(), started_ms)
+                await conn.send_all(frame, cancelled)
+                done += n
+                self._report(progress, index, count, done, size, done == size)
+        finally:
+            f.close()
+        if done != size:
+            # The hash is already on the wire: not this file's bytes any more.
+            raise UploadError(
+                E_STORAGE,
+                _base_name(path) + " changed while it was sent (" + str(done) + " bytes)",
+            )
+        await conn.send_all(gz.finish(part_tail), cancelled)
+        # The wire bytes: the gzip stream itself, what Content-Encoding names.
+        return gz.out_bytes, deflate_ms
 
     async def _early_reply(self, send_error, cancelled):
         try:
@@ -505,8 +611,9 @@ class Uploader:
     # -- helpers ------------------------------------------------------------------------
 
     def _head(self, path, content_type, length, sha256):
+        """The request head; `length` None: a gzip body in chunks (HTTP/1.1 for those)."""
         lines = [
-            "POST " + path + " HTTP/1.0",
+            "POST " + path + (" HTTP/1.0" if length is not None else " HTTP/1.1"),
             "Host: " + self._host_header,
             "Authorization: Bearer " + self._token,
         ]
@@ -517,7 +624,11 @@ class Uploader:
         if self._sync_id:
             lines.append("X-Sync-Id: " + self._sync_id)
         lines.append("Content-Type: " + content_type)
-        lines.append("Content-Length: " + str(length))
+        if length is None:
+            lines.append("Content-Encoding: gzip")
+            lines.append("Transfer-Encoding: chunked")
+        else:
+            lines.append("Content-Length: " + str(length))
         lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
@@ -593,6 +704,10 @@ def _content_length(head):
             value = value.strip()
             return int(value) if value.isdigit() else None
     return None
+
+
+def _rate(bytes_per_ms):
+    return "?" if bytes_per_ms is None else str(int(bytes_per_ms)) + " KB/s"
 
 
 def _check(cancelled):

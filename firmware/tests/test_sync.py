@@ -205,6 +205,8 @@ def test_report_posts_phase_timings_after_success():
                 "files_sent": 3,
                 "bytes_sent": 15000,
                 "duplicates": 0,
+                "wire_bytes": 15000,  # the fake uploader's results carry none: the files'
+                "encoding": "identity",
             },
         )
     ]

@@ -85,11 +85,14 @@ def test_uploads_one_file_with_the_agreed_request():
         "status": 201,
         "session_id": "s" + sha256[:8],
         "proven": True,
+        "encoding": "identity",  # no compressor given: as the ESP32's default build
+        "wire_bytes": result["wire_bytes"],
     }
     request = server.requests[0]
     assert request["method"] == "POST" and request["path"] == "/api/upload"
     assert request["version"] == "HTTP/1.0"
     headers = request["headers"]
+    assert result["wire_bytes"] == int(headers["content-length"])
     assert headers["host"] == "127.0.0.1:" + str(server.port)
     assert headers["authorization"] == "Bearer " + TOKEN
     assert headers["x-content-sha256"] == sha256  # before the body: the first pass

@@ -235,6 +235,147 @@ def test_micropython_uploader_against_the_backend(backend: Backend, tmp_path: Pa
     assert line.split()[1:] == ["201", hashlib.sha256(data).hexdigest(), str(len(data))]
 
 
+# -- gzip ------------------------------------------------------------------------------------
+
+
+def test_gzip_upload_is_stored_as_the_file_on_the_card(backend: Backend, tmp_path: Path) -> None:
+    """Content-Encoding gzip in HTTP/1.1 chunks (devicesim's zlib stand-in for a board
+    that can compress): the backend keeps the file's own bytes under the file's hash."""
+    from racesense.devicesim import deflate as standin
+
+    data = rscore_csv(20000, "gzip")
+    path = tmp_path / "20260214-100000.csv"
+    path.write_bytes(data)
+    up = _uploader(backend.port, ADMIN, deflate=standin.module(None), compress="on")
+    result = asyncio.run(up.upload(str(path)))
+    assert result["status"] == 201 and result["encoding"] == "gzip"
+    assert result["sha256"] == hashlib.sha256(data).hexdigest()
+    assert result["bytes"] == len(data)
+    assert result["wire_bytes"] < len(data) / 2  # CSV rows compress well
+    stored = backend.data_dir / "raw" / result["sha256"][:2] / result["sha256"]
+    assert stored.read_bytes() == data
+    # Measured on the way: the link (bytes over time not spent compressing), the ratio.
+    assert up.pace.ratio == len(data) / result["wire_bytes"]
+    assert up.pace.deflate_bytes_per_ms is not None and up.pace.link_bytes_per_ms is not None
+
+
+def test_auto_chooses_gzip_on_a_slow_link_and_identity_on_a_fast_one(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """What the logger measured decides: the same file, the same compressor (100 KB/s),
+    a link it last saw at 20 KB/s, then at 2.5 MB/s."""
+    from gzip_body import Pace
+    from racesense.devicesim import deflate as standin
+
+    data = rscore_csv(6000, "auto")
+    path = tmp_path / "20260214-110000.csv"
+    path.write_bytes(data)
+    chosen = []
+    for link_bytes_per_ms in (20.0, 2500.0):
+        pace = Pace()
+        pace.link_bytes_per_ms = link_bytes_per_ms
+        up = _uploader(
+            backend.port, ADMIN, deflate=standin.module(100_000), compress="auto", pace=pace
+        )
+        result = asyncio.run(up.upload(str(path)))
+        assert result["sha256"] == hashlib.sha256(data).hexdigest()
+        assert pace.ratio is not None and pace.ratio > 1.5  # probed on the first 4 KB
+        chosen.append(result["encoding"])
+    assert chosen == ["gzip", "identity"]
+
+
+def test_auto_without_a_measured_link_sends_identity_and_measures_it(
+    backend: Backend, tmp_path: Path
+) -> None:
+    from racesense.devicesim import deflate as standin
+
+    data = rscore_csv(3000, "first")
+    path = tmp_path / "20260214-120000.csv"
+    path.write_bytes(data)
+    up = _uploader(backend.port, ADMIN, deflate=standin.module(None))
+    assert asyncio.run(up.upload(str(path)))["encoding"] == "identity"
+    assert up.pace.link_bytes_per_ms is not None  # the next file can choose
+
+
+def test_whole_sync_in_gzip_reports_the_wire_bytes(backend: Backend, tmp_path: Path) -> None:
+    from racesense.devicesim import deflate as standin
+
+    status, created = backend.call("POST", "/api/syncs", {"device_id": "RS-Core-7F3A"})
+    assert status == 201, created
+    root = tmp_path / "sd"
+    root.mkdir()
+    files = {}
+    for i in range(2):
+        data = rscore_csv(3000 + 500 * i, f"gz{i}")
+        files[f"20260214-13{i:02d}00.csv"] = data
+        (root / f"20260214-13{i:02d}00.csv").write_bytes(data)
+    clock = SystemClock()
+    wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=20, dhcp_ms=20, scan_ms=0)
+    uploader = Uploader(
+        SocketNet(socket, getaddrinfo=LoopbackResolver()),
+        clock,
+        device_id="RS-Core-7F3A",
+        log=lambda message: None,
+        deflate=standin.module(None),
+        compress="on",
+    )
+    storage = Storage(str(root))
+    sync = Sync(wlan, uploader, storage, clock, Notes(), join_stable_ms=100, log=lambda m: None)
+    import rs_request
+
+    request = rs_request.sync_request(
+        json.dumps(
+            {
+                "ssid": "pit",
+                "password": "secret",
+                "url": f"http://127.0.0.1:{backend.port}/api/upload",
+                "token": created["token"],
+                "sync_id": created["sync_id"],
+                "time_utc": 1771063200,
+                "ack_key": created["ack_key"],
+            }
+        ).encode()
+    )
+    final = asyncio.run(sync.run(request))
+    assert final["state"] == "done" and final["files_sent"] == 2, final
+    assert storage.pending() == []  # each acknowledged with the sync's proof
+    status, record = backend.call("GET", f"/api/syncs/{created['sync_id']}")
+    report = record["report"]
+    assert report["encoding"] == "gzip"
+    assert report["bytes_sent"] == sum(len(d) for d in files.values())
+    assert 0 < report["wire_bytes"] < report["bytes_sent"] / 2
+    for data in files.values():
+        sha = hashlib.sha256(data).hexdigest()
+        assert (backend.data_dir / "raw" / sha[:2] / sha).read_bytes() == data
+
+
+def test_micropython_gzip_chunks_against_the_backend(backend: Backend, tmp_path: Path) -> None:
+    """The chunk and gzip framing from the real MicroPython: its build cannot compress,
+    so a stand-in writes stored blocks (stubs/deflate_stored.py); the backend inflates."""
+    data = rscore_csv(3000, "mpy-gzip")
+    (tmp_path / "s.csv").write_bytes(data)
+    script = tmp_path / "upload_gzip.py"
+    script.write_text(
+        "import asyncio, socket\n"
+        "import deflate_stored\n"
+        "from board.net import SocketNet\n"
+        "from clock import SystemClock\n"
+        "from uploader import Uploader\n"
+        "up = Uploader(SocketNet(socket), SystemClock(), device_id='RS-Core-7F3A',\n"
+        "              deflate=deflate_stored, compress='on')\n"
+        f"up.configure('http://127.0.0.1:{backend.port}/api/upload', '{ADMIN}')\n"
+        "r = asyncio.run(up.upload('s.csv'))\n"
+        "print('RESULT', r['status'], r['sha256'], r['bytes'], r['encoding'], r['wire_bytes'])\n"
+    )
+    out = _micropython(script, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1].split()
+    sha = hashlib.sha256(data).hexdigest()
+    assert line[1:5] == ["201", sha, str(len(data)), "gzip"]
+    assert int(line[5]) > len(data)  # stored blocks: the framing, no compression
+    assert (backend.data_dir / "raw" / sha[:2] / sha).read_bytes() == data
+
+
 # -- TLS with a pinned certificate ----------------------------------------------------------
 
 

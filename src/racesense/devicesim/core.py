@@ -37,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from racesense.devicesim import deflate as deflate_standin
 from racesense.devicesim import firmware
 from racesense.devicesim.radio import HostRadio, LocalLink
 from racesense.devicesim.wifi import GatedNet, SimWLAN, VirtualHotspot
@@ -44,6 +45,7 @@ from racesense.devicesim.wifi import GatedNet, SimWLAN, VirtualHotspot
 T = TypeVar("T")
 FLASH_DIR_NAME = ".rs-core-flash"  # the internal flash (pairing code), beside the sessions
 PAIRING_CODE_FILE = "pairing_code.txt"
+PACE_FILE = "link_pace.txt"  # main.PACE_PATH's: what the uploader measured (gzip_body)
 
 
 @dataclass
@@ -62,6 +64,10 @@ class SimConfig:
     join_deadline_ms: int | None = None  # Sync's; protocol.json sync_join_deadline_ms
     join_stable_ms: int | None = None  # Sync's; the link must hold this long
     tls: bool = True  # BLE info's `tls`: uploads over https with a pin (CPython has it)
+    # A build that can gzip (devicesim/deflate.py) and its compressor's rate; None: the
+    # ESP32 port's default build, which cannot.
+    deflate_bytes_per_s: float | None = None
+    compress: str = "auto"  # the uploader's: auto, on, off
     echo: Callable[[str], None] | None = None  # also hand each console line here
 
 
@@ -115,7 +121,13 @@ class _SimHardware:
         log = core.log
         net = GatedNet(fw.net.SocketNet(_socket(), ssl_mod=_ssl()), core.wlan, fw.net.inline)
         device.tls = cfg.tls and fw.net.tls_capable(_ssl())
-        up = fw.uploader.Uploader(net, clock, device_id=ident, log=log)
+        deflate = None
+        if cfg.deflate_bytes_per_s is not None:
+            deflate = deflate_standin.module(cfg.deflate_bytes_per_s)
+        pace = fw.gzip_body.Pace(str(core.flash_dir / PACE_FILE), log=log)
+        up = fw.uploader.Uploader(
+            net, clock, device_id=ident, log=log, deflate=deflate, compress=cfg.compress, pace=pace
+        )
         prov = None
 
         def relay(status: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ _MODULES = (
     "rs_pairing",
     "sync",
     "uploader",
+    "gzip_body",
     "wifi_join",
     "board.net",
     "main",
@@ -87,6 +88,7 @@ class Firmware:
     rs_protocol: Any
     sync: Any
     uploader: Any
+    gzip_body: Any
     storage: Any
     logger: Any
     wifi_join: Any
@@ -141,6 +143,7 @@ def _load(path: Path) -> Firmware:
         rs_protocol=modules["rs_protocol"],
         sync=modules["sync"],
         uploader=modules["uploader"],
+        gzip_body=modules["gzip_body"],
         storage=modules["storage"],
         logger=modules["logger"],
         wifi_join=modules["wifi_join"],

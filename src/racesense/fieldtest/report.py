@@ -7,7 +7,8 @@ measures); the notes (phone, firmware, link, preset, session length) and the byt
 from the first source that gives them (harness, page, logger).
 
 Groups: a simulated run by its preset, phone, firmware, link and session length; a real
-one (no preset) by its phone, link and session length, the firmwares seen noted.
+one (no preset) by its phone, link and session length, the firmwares seen noted; both
+also by the encoding the logger reports (identity or gzip), so the two sit side by side.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from racesense.fieldtest.table import Group, Run
 
 _PHASE_ORDER = ("logger", "page", "fieldtest")  # later ones win
 _NOTE_ORDER = ("fieldtest", "page", "logger")  # the first one that has it
-NOTES = ("phone", "firmware", "link", "preset", "session_minutes")
+NOTES = ("phone", "firmware", "link", "preset", "session_minutes", "encoding")
 UNKNOWN = "?"
 
 
@@ -34,6 +35,7 @@ class Merged:
     link: str | None = None
     preset: str | None = None
     session_minutes: float | None = None
+    encoding: str | None = None  # identity, gzip or mixed: the logger's
 
 
 def merge(by_source: Mapping[str, Mapping[str, Any]]) -> Merged:
@@ -57,13 +59,19 @@ def merge(by_source: Mapping[str, Mapping[str, Any]]) -> Merged:
     notes = {key: first(key) for key in NOTES}
     minutes = notes["session_minutes"]
     bytes_sent = first("bytes_sent")
+    wire_bytes = first("wire_bytes")
     return Merged(
-        Run(phases, int(bytes_sent) if isinstance(bytes_sent, int | float) else None),
+        Run(
+            phases,
+            int(bytes_sent) if isinstance(bytes_sent, int | float) else None,
+            int(wire_bytes) if isinstance(wire_bytes, int | float) else None,
+        ),
         phone=_text(notes["phone"]),
         firmware=_text(notes["firmware"]),
         link=_text(notes["link"]),
         preset=_text(notes["preset"]),
         session_minutes=float(minutes) if isinstance(minutes, int | float) else None,
+        encoding=_text(notes["encoding"]),
     )
 
 
@@ -80,7 +88,7 @@ class _Pending:
 def groups(reports: Iterable[Mapping[str, Mapping[str, Any]]]) -> list[Group]:
     """The table's groups of these syncs' reports (each a by-source mapping), in a stable
     order: simulated presets first by name, then the real runs by phone and link; each by
-    session length."""
+    session length, then by how the logger sent the files (identity, gzip)."""
     pending: dict[tuple[Any, ...], _Pending] = {}
     for by_source in reports:
         m = merge(by_source)
@@ -89,20 +97,26 @@ def groups(reports: Iterable[Mapping[str, Mapping[str, Any]]]) -> list[Group]:
             key: tuple[Any, ...] = (0, m.preset, m.phone or "", m.firmware or "", m.link or "")
         else:
             key = (1, "", m.phone or "", "", m.link or "")
-        entry = pending.setdefault((*key, minutes), _Pending())
+        entry = pending.setdefault((*key, minutes, m.encoding or ""), _Pending())
         entry.runs.append(m.run)
         if m.firmware:
             entry.firmwares.add(m.firmware)
     out = []
     for key in sorted(pending):
-        _, preset, phone, _, link, minutes = key
+        _, preset, phone, _, link, minutes, encoding = key
         entry = pending[key]
-        out.append(Group(_label(preset, phone, entry.firmwares, link, minutes), entry.runs))
+        label = _label(preset, phone, entry.firmwares, link, minutes, encoding)
+        out.append(Group(label, entry.runs))
     return out
 
 
 def _label(
-    preset: str, phone: str, firmwares: Sequence[str] | set[str], link: str, minutes: float
+    preset: str,
+    phone: str,
+    firmwares: Sequence[str] | set[str],
+    link: str,
+    minutes: float,
+    encoding: str = "",
 ) -> str:
     parts = [f"preset {preset}"] if preset else []
     parts.append(phone or f"phone {UNKNOWN}")
@@ -110,4 +124,6 @@ def _label(
     parts.append(link or f"link {UNKNOWN}")
     if minutes >= 0:
         parts.append(f"{minutes:g} min sessions")
+    if encoding:
+        parts.append(encoding)
     return " · ".join(parts)

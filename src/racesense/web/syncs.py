@@ -59,6 +59,9 @@ class ReportIn(BaseModel):
     files_sent: int | None = Field(default=None, ge=0)
     bytes_sent: int | None = Field(default=None, ge=0)
     duplicates: int | None = Field(default=None, ge=0)
+    # The bodies as they went over the wire (gzip-compressed or not), and how.
+    wire_bytes: int | None = Field(default=None, ge=0)
+    encoding: Literal["identity", "gzip", "mixed"] | None = None
     error: str | None = Field(default=None, max_length=500)
     # What a field test notes with each sync (docs/fieldtest.md).
     phone: str | None = Field(default=None, max_length=120)  # model, OS, browser
