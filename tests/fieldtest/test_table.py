@@ -99,3 +99,31 @@ def test_markdown_table() -> None:
 def test_a_pipe_in_a_label_does_not_break_the_markdown() -> None:
     md = render_markdown(summarise([Group("a|b", [Run({"total": 1000}, 10)])], R), R)
     assert "a\\|b (1)" in md
+
+
+def test_reports_group_by_encoding_and_ble_alone_counts_the_bytes_sent() -> None:
+    from racesense.fieldtest.report import groups
+
+    def sync(encoding: str, wire: int, total_ms: float) -> dict[str, dict[str, object]]:
+        return {
+            "logger": {
+                "phases_ms": {"total": total_ms},
+                "bytes_sent": 1_000_000,
+                "wire_bytes": wire,
+                "encoding": encoding,
+            },
+            "page": {"phone": "Pixel 8", "link": "hotspot 5 GHz"},
+        }
+
+    found = groups([sync("identity", 1_000_200, 5000), sync("gzip", 400_000, 8000)])
+    labels = [g.label for g in found]
+    assert len(labels) == 2
+    assert labels[0].endswith(" · gzip") and labels[1].endswith(" · identity"), labels
+    by_label = {g.label.rsplit(" · ", 1)[1]: g for g in summarise(found, 10_000)}
+    gz = by_label["gzip"].ble_alone
+    plain = by_label["identity"].ble_alone
+    assert gz is not None and gz.median == 40.0  # 400 KB over BLE at 10 KB/s
+    assert plain is not None and plain.median == 100.02
+    # An older report without wire_bytes: the files' bytes.
+    (old,) = groups([{"logger": {"phases_ms": {"total": 1000.0}, "bytes_sent": 50_000}}])
+    assert old.runs[0].link_bytes == 50_000

@@ -95,6 +95,8 @@ def test_a_logger_alone_shows_as_the_report_and_a_fieldtest_source_is_its_own(
         ({"link": "x" * 121}, "link"),
         ({"preset": "x" * 41}, "preset"),
         ({"session_minutes": -1}, "session_minutes"),
+        ({"encoding": "brotli"}, "encoding"),
+        ({"wire_bytes": -5}, "wire_bytes"),
     ],
 )
 def test_a_bad_report_is_refused_in_the_api_shape(

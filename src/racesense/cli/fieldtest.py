@@ -76,6 +76,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="simulated: shape the link inside the process (no network namespaces)",
     )
     p.add_argument(
+        "--compress",
+        default="off,on",
+        help="simulated: the logger's gzip modes, comma-separated: off (a build that cannot"
+        " compress), on (always gzip), auto (its own choice per file); default off,on",
+    )
+    p.add_argument(
         "--ble-rate",
         type=_rate,
         default=DEFAULT_BLE_BYTES_PER_S,
@@ -105,11 +111,22 @@ def simulated(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_NOT_BUILT
+    modes = [m.strip() for m in args.compress.split(",") if m.strip()]
+    wrong = [m for m in modes if m not in harness.COMPRESS_MODES] or ([] if modes else ["''"])
+    if wrong:
+        print(
+            f"racesense: no gzip mode {', '.join(wrong)}"
+            f" (there are {', '.join(harness.COMPRESS_MODES)})",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_BUILT
     reason = harness.skip_reason()
     if reason:
         print(f"racesense: the simulated field test cannot run here: {reason}", file=sys.stderr)
         return EXIT_NOT_BUILT
-    outcome = simulate(presets, args.minutes, args.runs, in_process=args.in_process)
+    outcome = simulate(
+        presets, args.minutes, args.runs, in_process=args.in_process, compress_modes=modes
+    )
     print(table(outcome, markdown=args.markdown))
     for goal, met, measured in goals(outcome):
         print(f"{'met' if met else 'NOT MET'}: {goal} ({measured})")

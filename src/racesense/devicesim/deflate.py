@@ -40,7 +40,7 @@ class _DeflateIO:
         # zlib's smallest window is 2**9; uzlib's default is 2**8.
         bits = max(9, wbits or 8)
         window = {RAW: -bits, ZLIB: bits, GZIP: 16 + bits}[format]
-        self._z = zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, window, 8, zlib.Z_FIXED)
+        self._z: Any = zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, window, 8, zlib.Z_FIXED)
         self._stream = stream
         self._close_stream = close
         self.busy_s = 0.0  # time this compressor held the firmware thread

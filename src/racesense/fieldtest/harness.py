@@ -18,6 +18,12 @@ Per run it measures, in the page and from the logger's own report:
   on screen      tap on Sync -> the new session's lap table visible
   total          = on screen
 and beside it, the same bytes over BLE alone at BLE_RATE_BYTES_S.
+
+Compression (COMPRESS_MODES): "off" is a logger whose MicroPython cannot compress (the
+ESP32 port's default build), "on" one that always sends gzip, "auto" one that chooses per
+file from what it measured (firmware/gzip_body.py). A board's compressor is stood in for
+by devicesim/deflate.py at DEFLATE_BYTES_PER_S. One logger's flash (its measured pace)
+lasts a whole run of a preset and mode, as one logger's would over a track day.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from racesense.devicesim import CdpBleBridge, SimConfig, VirtualCore
+from racesense.devicesim import deflate as deflate_standin
 from racesense.devicesim.ble_bridge import CHROMIUM_ARGS as WEB_BLUETOOTH
 from racesense.devicesim.sessions import synthetic_sessions
 from racesense.devserver import stop
@@ -52,6 +59,8 @@ RATE_HZ = 25.0
 TOKEN = "fieldtest-admin-token-0123456789"
 PAIRING_CODE = "13572468"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+COMPRESS_MODES = ("off", "on", "auto")
+DEFLATE_BYTES_PER_S = deflate_standin.DEFAULT_BYTES_PER_S
 PHASES = (
     "ble_handshake",
     "credentials",
@@ -74,6 +83,20 @@ class RunResult:
     files_sent: int = 0
     lost_or_twice: int = 0  # files missing on the laptop or sent twice: must be 0
     failure: str | None = None  # the sync did not end in done: where and why
+    compress: str = "off"  # the logger's mode (COMPRESS_MODES)
+    encoding: str | None = None  # how it sent the files: identity, gzip, mixed
+    wire_bytes: int | None = None  # the bodies as sent
+
+    @property
+    def link_bytes(self) -> int:
+        return self.wire_bytes if self.wire_bytes is not None else self.bytes
+
+    @property
+    def label(self) -> str:
+        """How the files went: the mode, and for auto what it chose."""
+        if self.compress == "auto":
+            return f"auto: {self.encoding or '?'}"
+        return "gzip" if self.compress == "on" else "identity"
 
 
 def ble_alone_ms(n_bytes: int, rate_bytes_s: float = BLE_RATE_BYTES_S) -> float:
@@ -156,30 +179,42 @@ def run_once(
     seed: int,
     work_dir: Path,
     origin: str,
+    compress: str = "off",
+    flash_dir: Path | None = None,
 ) -> RunResult:
-    """One sync of one session of `minutes` at 25 Hz, tap to lap table."""
-    storage = work_dir / f"sd-{seed}"
+    """One sync of one session of `minutes` at 25 Hz, tap to lap table; the logger's
+    flash (its pairing code, its measured pace) in `flash_dir`, kept between runs."""
+    storage = work_dir / f"sd-{seed}-{compress}"
     laps = max(1, round(minutes * 60 / LAP_S))
     files = synthetic_sessions(storage, 1, laps=laps, seed=seed, rate_hz=RATE_HZ)
+    config = SimConfig(
+        storage_dir=storage,
+        pairing_code=PAIRING_CODE,
+        flash_dir=flash_dir,
+        deflate_bytes_per_s=None if compress == "off" else DEFLATE_BYTES_PER_S,
+        compress=compress,
+    )
     try:
-        return _sync(preset, minutes, files, storage, playwright=playwright, origin=origin)
+        result = _sync(preset, minutes, files, config, playwright=playwright, origin=origin)
     except SyncFailed as exc:
         size = sum(f.size_bytes for f in files)
-        return RunResult(
+        result = RunResult(
             preset.name, minutes, size, ble_alone_ms=ble_alone_ms(size), failure=str(exc)
         )
+    result.compress = compress
+    return result
 
 
 def _sync(
     preset: LinkPreset,
     minutes: float,
     files: list[Any],
-    storage: Path,
+    config: SimConfig,
     *,
     playwright: Any,
     origin: str,
 ) -> RunResult:
-    core = VirtualCore(SimConfig(storage_dir=storage, pairing_code=PAIRING_CODE))
+    core = VirtualCore(config)
     core.start()
     args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
     args += ["--disable-background-networking", "--disable-component-update", *WEB_BLUETOOTH]
@@ -257,14 +292,19 @@ def _sync(
     expected = [f.sha256 for f in files]
     lost_or_twice = len(set(expected) ^ set(sent)) + (len(sent) - len(set(sent)))
     size = sum(f.size_bytes for f in files)
+    sent_as = _logger_report(sync)
+    wire = sent_as.get("wire_bytes")
+    wire_bytes = int(wire) if isinstance(wire, int) else None
     return RunResult(
         preset=preset.name,
         minutes=minutes,
         bytes=size,
         phases_ms=phases,
-        ble_alone_ms=ble_alone_ms(size),
+        ble_alone_ms=ble_alone_ms(wire_bytes if wire_bytes is not None else size),
         files_sent=len(sent),
         lost_or_twice=lost_or_twice,
+        encoding=sent_as.get("encoding"),
+        wire_bytes=wire_bytes,
     )
 
 
@@ -296,6 +336,13 @@ def _wait_report(origin: str, sync_id: str, timeout_s: float = 30.0) -> dict[str
         time.sleep(0.2)
 
 
+def _logger_report(sync: dict[str, Any]) -> dict[str, Any]:
+    """The logger's own report (its encoding and wire bytes), {} if it sent none."""
+    report = sync.get("report") or {}
+    logger = (report.get("sources") or {}).get("logger")
+    return logger if isinstance(logger, dict) else {}
+
+
 def _logger_phases(sync: dict[str, Any]) -> dict[str, Any]:
     """The logger's phases, from its own report or the page's (which relays them)."""
     report = sync.get("report") or {}
@@ -315,8 +362,10 @@ def run(
     seed: int = 1,
     in_process: bool = False,
     progress: Any = None,
+    compress_modes: tuple[str, ...] = ("off",),
 ) -> tuple[list[RunResult], str]:
-    """`runs` syncs per session length on one link; (results, the emulation used)."""
+    """`runs` syncs per session length and compression mode on one link; (results, the
+    emulation used). Each mode is one logger, its flash kept across its runs."""
     from playwright.sync_api import sync_playwright
 
     from racesense.devserver import free_port
@@ -332,16 +381,21 @@ def run(
             with laptop(link, work / "laptop" / "data", port) as origin, sync_playwright() as p:
                 for minutes in minutes_list:
                     for k in range(runs):
-                        result = run_once(
-                            preset,
-                            minutes,
-                            playwright=p,
-                            seed=seed * 1000 + int(minutes) * 10 + k,
-                            work_dir=work,
-                            origin=origin,
-                        )
-                        results.append(result)
-                        if progress:
-                            progress(result)
+                        for m, compress in enumerate(compress_modes):
+                            # Sessions differ per mode too: the laptop would take the
+                            # same bytes again as a duplicate, with nothing to analyse.
+                            result = run_once(
+                                preset,
+                                minutes,
+                                playwright=p,
+                                seed=seed * 100_000 + m * 10_000 + int(minutes) * 10 + k,
+                                work_dir=work,
+                                origin=origin,
+                                compress=compress,
+                                flash_dir=work / f"flash-{compress}",
+                            )
+                            results.append(result)
+                            if progress:
+                                progress(result)
             emulation = link.emulation
     return results, emulation
