@@ -114,32 +114,37 @@ def frame_bytes(buf_bytes):
 # Gzip only when it is predicted this much faster: a misjudged gzip costs more (a slow
 # CPU-bound send) than a missed one.
 GAIN = 0.85
+# Gzip uploads paced by the compressor in a row before one goes as it is, to measure
+# the link again: one file in nine at most sent the slower way on a slow link.
+EXPLORE_EVERY = 8
 
 
 def predict_ms(size_bytes, link_bytes_per_ms, deflate_bytes_per_ms=None, ratio=1.0):
     """Time to send `size_bytes`: as they are, or (with a deflate rate) compressed.
 
-    The board's Wi-Fi stack runs on its other core and keeps sending what lwIP holds
-    while MicroPython compresses the next chunk, so the two overlap: the slower sets
-    the pace. The model takes their sum anyway, which leans towards identity when gzip
-    gains only a little."""
+    The board's Wi-Fi stack runs on its other core and goes on sending what lwIP holds
+    (5.7 KB, more than one compressed chunk) while MicroPython compresses the next
+    chunk, so the two overlap and the slower sets the pace. The field test shows it: a
+    gzip upload on "poor" took as long as compressing alone (docs/fieldtest.md)."""
     if deflate_bytes_per_ms is None:
         return size_bytes / link_bytes_per_ms
-    return size_bytes / deflate_bytes_per_ms + size_bytes / ratio / link_bytes_per_ms
+    return max(size_bytes / deflate_bytes_per_ms, size_bytes / ratio / link_bytes_per_ms)
 
 
 class Pace:
     """What this logger measured of its links and its compressor, and the choice per file.
 
-    - link_bytes_per_ms: wire bytes over the time spent waiting on the link (not
-      compressing), from the last upload; kept on flash between syncs (`path`), since
-      the next sync is usually the same phone at the same track;
+    - link_bytes_per_ms: an upload's bytes over the time from its first body byte to the
+      laptop's answer (which waits for every byte, however many a hotspot buffers); kept
+      on flash between syncs (`path`), since the next sync is usually the same phone at
+      the same track;
     - deflate_bytes_per_ms and ratio: the compressor on this data, from a probe of the
-      file's first buffer or the last gzip upload.
+      file's first buffer, then from each gzip upload.
 
-    Nothing measured yet: identity (and the upload measures the link). A pace that
-    turns out wrong corrects itself: a gzip upload bound by the compressor shows a fast
-    link, and the next file goes as it is."""
+    Nothing measured yet: identity (and the upload measures the link). A gzip upload
+    bound by its compressor (the link kept up) says only that the link is at least that
+    fast, so after EXPLORE_EVERY of those in a row one file goes as it is, to measure
+    the link again: a faster phone at the next track is noticed."""
 
     def __init__(self, path=None, os_module=None, log=None):
         self.path = path
@@ -148,6 +153,7 @@ class Pace:
         self.link_bytes_per_ms = None
         self.deflate_bytes_per_ms = None
         self.ratio = None
+        self.gzip_unmeasured = 0  # gzip uploads since the link's rate was last measured
         if path:
             self._load()
 
@@ -164,6 +170,8 @@ class Pace:
         ratio = self.ratio
         if link is None or deflate is None or ratio is None or ratio <= 1.0:
             return IDENTITY
+        if self.gzip_unmeasured >= EXPLORE_EVERY:
+            return IDENTITY
         plain_ms = predict_ms(size_bytes, link)
         gzip_ms = predict_ms(size_bytes, link, deflate, ratio)
         return GZIP if gzip_ms < plain_ms * GAIN else IDENTITY
@@ -174,14 +182,21 @@ class Pace:
             self.ratio = in_bytes / out_bytes
 
     def note_upload(self, wire_bytes, elapsed_ms, deflate_ms=0, raw_bytes=0):
-        """One upload's body: its bytes on the wire, the time from the first to the last
-        byte, and of that the time spent compressing `raw_bytes` (gzip)."""
-        waiting_ms = max(elapsed_ms - deflate_ms, 1)
-        if wire_bytes >= _MIN_MEASURED_BYTES:
-            self.link_bytes_per_ms = wire_bytes / waiting_ms
+        """One acknowledged upload: its body's bytes on the wire, the time from its first
+        byte to the answer, and for gzip the time spent compressing its `raw_bytes`."""
+        elapsed_ms = max(elapsed_ms, 1)
+        link_measured = wire_bytes >= _MIN_MEASURED_BYTES
         if deflate_ms and raw_bytes and wire_bytes:
             self.deflate_bytes_per_ms = raw_bytes / max(deflate_ms, 1)
             self.ratio = raw_bytes / wire_bytes
+            # Compressing and sending overlap: only an upload that took clearly longer
+            # than its compressing was paced by the link.
+            link_measured = link_measured and elapsed_ms * 4 >= deflate_ms * 5
+        if link_measured:
+            self.link_bytes_per_ms = wire_bytes / elapsed_ms
+            self.gzip_unmeasured = 0
+        elif deflate_ms:
+            self.gzip_unmeasured += 1
         self._save()
 
     def _load(self):
@@ -191,16 +206,17 @@ class Pace:
             values = [float(p) if p != "-" else None for p in parts]
         except (OSError, ValueError):
             return  # none yet, or cut while written: measured again
-        if len(values) == 3 and all(v is None or v > 0 for v in values):
-            self.link_bytes_per_ms, self.deflate_bytes_per_ms, self.ratio = values
+        if len(values) != 4 or any(v is not None and v <= 0 for v in values[:3]):
+            return
+        self.link_bytes_per_ms, self.deflate_bytes_per_ms, self.ratio = values[:3]
+        self.gzip_unmeasured = int(values[3] or 0)
 
     def _save(self):
         if not self.path:
             return
-        text = " ".join(
-            "-" if v is None else str(v)
-            for v in (self.link_bytes_per_ms, self.deflate_bytes_per_ms, self.ratio)
-        )
+        values = (self.link_bytes_per_ms, self.deflate_bytes_per_ms, self.ratio)
+        text = " ".join("-" if v is None else str(v) for v in values)
+        text += " " + str(self.gzip_unmeasured)
         tmp = self.path + ".tmp"
         try:
             with open(tmp, "w") as f:

@@ -347,7 +347,6 @@ class Uploader:
                     await conn.send_all(part_head, cancelled)
                     await self._send_file(path, size, index, count, progress, cancelled)
                     await conn.send_all(part_tail, cancelled)
-                body_ms = clock.ticks_diff(clock.ticks_ms(), t_body_ms)
             except UploadError as exc:
                 if not exc.peer_gone:
                     raise
@@ -355,11 +354,15 @@ class Uploader:
                 # and close before reading the body: its answer says more than the reset.
                 status, reply = await self._early_reply(exc, cancelled)
             else:
-                self.pace.note_upload(wire_bytes, body_ms, deflate_ms, size)
                 # The laptop answers once the file is on its disk and committed, and the
                 # last bytes may still sit in the hotspot's queue: more time for more bytes.
                 grace_ms = size // REPLY_BYTES_PER_MS
                 status, reply = await self._read_reply(cancelled, grace_ms)
+                if status in (200, 201):
+                    # To the answer, not to the last send: a hotspot (or lwIP) may hold
+                    # many of the bytes "sent"; the answer waits for all of them.
+                    elapsed_ms = clock.ticks_diff(clock.ticks_ms(), t_body_ms)
+                    self.pace.note_upload(wire_bytes, elapsed_ms, deflate_ms, size)
         finally:
             conn.close()
         result = self._check_reply(status, reply, sha256, size)

@@ -97,8 +97,10 @@ def test_output_larger_than_the_frame_buffer_is_still_framed():
 
 def test_predicted_times():
     assert predict_ms(100000, 100) == 1000
-    # Compressed at 400 bytes/ms to a quarter: 250 ms compressing + 250 ms sending.
-    assert predict_ms(100000, 100, 400, 4.0) == 500
+    # Compressed at 200 bytes/ms to a quarter: 500 ms compressing while the 250 ms of
+    # sending goes on beside it; at 1000 bytes/ms the link is the slower.
+    assert predict_ms(100000, 100, 200, 4.0) == 500
+    assert predict_ms(100000, 100, 1000, 4.0) == 250
 
 
 def test_nothing_measured_is_identity():
@@ -112,7 +114,7 @@ def test_slow_link_fast_compressor_is_gzip_fast_link_is_identity():
     pace.link_bytes_per_ms = 100.0  # 100 KB/s: a poor hotspot
     pace.deflate_bytes_per_ms = 400.0
     pace.ratio = 3.0
-    assert pace.choose(10**6) == GZIP  # 10 s as it is, 2.5 + 3.3 s compressed
+    assert pace.choose(10**6) == GZIP  # 10 s as it is, 3.3 s compressed (2.5 s compressing)
     pace.link_bytes_per_ms = 2500.0  # 20 Mbit/s
     assert pace.choose(10**6) == IDENTITY  # 0.4 s as it is, 2.5 s just compressing
     pace.link_bytes_per_ms = 100.0
@@ -124,7 +126,7 @@ def test_a_marginal_gain_stays_identity():
     pace = Pace()
     pace.link_bytes_per_ms = 100.0
     pace.deflate_bytes_per_ms = 1000.0
-    pace.ratio = 1.15  # 10 s as it is; 1 + 8.7 s compressed: under GAIN's margin
+    pace.ratio = 1.15  # 10 s as it is; 8.7 s compressed: within GAIN's margin
     assert pace.choose(10**6) == IDENTITY
 
 
@@ -137,24 +139,44 @@ def test_uploads_measure_the_link_and_the_compressor():
     assert pace.wants_probe()
     pace.note_probe(4096, 1024, 8)
     assert pace.ratio == 4.0 and pace.deflate_bytes_per_ms == 512.0
-    # A gzip upload: 3 s of which 1 s compressing 400 KB into 100 KB.
+    # A gzip upload paced by the link: 400 KB compressed to 100 KB in 1 s, answered
+    # after 3 s.
     pace.note_upload(100000, 3000, 1000, 400000)
-    assert pace.link_bytes_per_ms == 50.0
+    assert pace.link_bytes_per_ms == 100000 / 3000
     assert pace.deflate_bytes_per_ms == 400.0 and pace.ratio == 4.0
+    assert pace.gzip_unmeasured == 0
+
+
+def test_compressor_bound_gzip_uploads_lead_to_a_measuring_identity_one():
+    pace = Pace()
+    pace.link_bytes_per_ms = 50.0
+    pace.deflate_bytes_per_ms = 200.0
+    pace.ratio = 3.0
+    assert pace.choose(10**6) == GZIP
+    for _ in range(gzip_body.EXPLORE_EVERY):
+        assert pace.choose(10**6) == GZIP
+        # Answered just after the compressing ended: the link kept up, its rate unknown.
+        pace.note_upload(333333, 5200, 5000, 10**6)
+        assert pace.link_bytes_per_ms == 50.0
+    assert pace.choose(10**6) == IDENTITY  # measure the link again
+    pace.note_upload(10**6, 2000)  # a faster phone now: 500 bytes/ms
+    assert pace.gzip_unmeasured == 0 and pace.choose(10**6) == IDENTITY
 
 
 def test_the_pace_is_kept_between_boots():
     path = "pace.txt"
     pace = Pace(path)
     pace.note_upload(200000, 1000)
+    pace.note_upload(100000, 500, 500, 300000)  # gzip, bound by its compressor
     again = Pace(path)
     assert again.link_bytes_per_ms == 200.0
-    assert again.deflate_bytes_per_ms is None and again.ratio is None
+    assert again.deflate_bytes_per_ms == 600.0 and again.ratio == 3.0
+    assert again.gzip_unmeasured == 1
     assert path + ".tmp" not in os.listdir()
 
 
 def test_a_damaged_pace_file_is_measured_again():
-    for text in ("garbage", "1 2", "-5 1 1", ""):
+    for text in ("garbage", "1 2", "1 2 3", "-5 1 1 0", "1 - 0 0", ""):
         with open("pace.txt", "w") as f:
             f.write(text)
         pace = Pace("pace.txt")

@@ -117,4 +117,6 @@ def test_no_database_and_no_mode(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["fieldtest", "--report", "--data-dir", str(tmp_path / "none")]) == 1
     assert "no database" in capsys.readouterr().err
     assert main(["fieldtest", "--preset", "good,nope"]) == 2
-    assert "no preset nope (there are good, poor, crowded)" in capsys.readouterr().err
+    assert "no preset nope (there are good, poor, crowded, edge)" in capsys.readouterr().err
+    assert main(["fieldtest", "--compress", "off,zstd"]) == 2
+    assert "no gzip mode zstd (there are off, on, auto)" in capsys.readouterr().err
