@@ -47,6 +47,25 @@ def test_files_are_synced_analysed_and_their_laps_match_the_truth(
     assert backend.api(f"/api/syncs/{report['sync_id']}")["report"]["files_sent"] == 2
 
 
+def test_a_board_that_gzips_sends_files_the_backend_analyses_as_sent(
+    backend: Backend, device_sim
+) -> None:
+    code, report, err = device_sim(
+        "--backend", backend.origin, "--sessions", "1", "--laps", "2", "--seed", "151",
+        "--gzip-kbps", "4000", "--compress", "on",
+    )  # fmt: skip
+    assert code == 0 and report["outcome"] == "done", err
+    (file,) = report["files"]
+    stored = backend.api(f"/api/syncs/{report['sync_id']}")["report"]
+    assert stored["encoding"] == "gzip"
+    assert stored["bytes_sent"] == file["bytes"] and stored["wire_bytes"] < file["bytes"] / 2
+    (summary,) = backend.sync_files(report["sync_id"])
+    assert summary["sha256"] == file["sha256"]  # the file as it is on the card
+    doc = backend.analysed(summary["id"])
+    laps = [lap["time_s"] for lap in doc["laps"] if lap["complete"]]
+    assert laps == pytest.approx(file["lap_times_s"], abs=0.05)
+
+
 def test_hotspot_off_fails_with_ap_not_found_and_the_files_stay_pending(
     backend: Backend, device_sim
 ) -> None:

@@ -54,6 +54,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     card.add_argument(
         "--pairing-code", help="8 digits (default: made on first start, kept with the card)"
     )
+    card.add_argument(
+        "--gzip-kbps",
+        type=float,
+        metavar="KB_S",
+        help="a build that can gzip, its compressor at KB_S kB/s (an ESP32's: about 120);"
+        " default: the ESP32 port's default build, which cannot",
+    )
+    card.add_argument(
+        "--compress",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="with --gzip-kbps: gzip by the logger's own choice (auto), always, or never",
+    )
     wifi = p.add_argument_group("the hotspot it joins")
     wifi.add_argument("--ssid", default="Racesense-Pit")
     wifi.add_argument("--password", default="racesense")
@@ -146,6 +159,8 @@ def _virtual_core(
             scan_ms=args.scan_ms,
             attempt_ms=args.attempt_ms,
             join_deadline_ms=args.join_deadline_ms,
+            deflate_bytes_per_s=None if args.gzip_kbps is None else args.gzip_kbps * 1000,
+            compress=args.compress,
             echo=(lambda line: out.say("  [rs-core] " + line)) if args.verbose else None,
         )
         core = VirtualCore(config)  # FirmwareUnavailable before any file is written
