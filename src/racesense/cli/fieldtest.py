@@ -161,6 +161,7 @@ def report(args: argparse.Namespace) -> int:
         print(f"Field test: {count}{since}, {len(table)} groups.\n")
         print(render_markdown(stats, args.ble_rate), end="")
     else:
-        print(f"Field test: {count}{since}, {len(table)} groups (phone · firmware · link).\n")
+        groups_of = "phone · firmware · link · session · encoding"
+        print(f"Field test: {count}{since}, {len(table)} groups ({groups_of}).\n")
         print(render_text(stats, args.ble_rate), end="")
     return 0
