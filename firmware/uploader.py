@@ -45,9 +45,10 @@ from rs_protocol import (
     E_SERVER_PROOF,
     E_STORAGE,
     E_TLS_PIN,
-    E_URL,
     PROGRESS_INTERVAL_MS,
 )
+from upload_proof import ack_proof, equal_ct, sha256_hex  # noqa: F401 (sha256_hex: API)
+from upload_url import has_control, parse_fallback, parse_url
 
 try:
     from micropython import const
@@ -76,69 +77,6 @@ def retryable(exc):
         return True
     status = exc.status or 0
     return exc.code == E_HTTP and (status in _RETRY_STATUSES or status >= 500)
-
-
-def parse_url(url):
-    """(scheme, host, port, path) of an http(s) URL; UploadError E_URL otherwise."""
-    if not isinstance(url, str):
-        raise UploadError(E_URL, "the upload URL is not text")
-    scheme, sep, rest = url.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in ("http", "https"):
-        raise UploadError(E_URL, "the upload URL must start with http:// or https://")
-    slash = rest.find("/")
-    netloc = rest if slash < 0 else rest[:slash]
-    path = "/" if slash < 0 else rest[slash:]
-    host, port = _host_port(netloc, 443 if scheme == "https" else 80, "the upload URL")
-    if _has_control(url):
-        raise UploadError(E_URL, "the upload URL has no usable host")
-    return scheme, host, port, path
-
-
-def parse_fallback(text, scheme, default_port):
-    """(host, port) of the phone's ip_fallback: the upload URL with the laptop's IP
-    (what the BLE request carries), or a bare host[:port] (the URL's port then). A full
-    URL must have the upload URL's scheme: https and its pin hold for both or neither."""
-    if not isinstance(text, str) or _has_control(text):
-        raise UploadError(E_URL, "ip_fallback is not clean text")
-    if "://" in text:
-        fb_scheme, host, port, _path = parse_url(text)
-        if fb_scheme != scheme:
-            raise UploadError(E_URL, "ip_fallback is " + fb_scheme + ", the URL " + scheme)
-        return host, port
-    if "/" in text:
-        raise UploadError(E_URL, "ip_fallback is neither a URL nor host[:port]")
-    return _host_port(text, default_port, "ip_fallback")
-
-
-def _host_port(netloc, port, what):
-    if netloc.startswith("["):  # IPv6 literal
-        end = netloc.find("]")
-        host = netloc[1:end] if end > 0 else ""
-        tail = netloc[end + 1 :] if end > 0 else ""
-    elif netloc.count(":") > 1:
-        host, tail = netloc, ""  # a bare IPv6 address
-    else:
-        host, _, port_text = netloc.partition(":")
-        tail = ":" + port_text if port_text else ""
-    if tail:
-        digits = tail[1:]
-        if not tail.startswith(":") or not digits.isdigit() or not 0 < int(digits) < 65536:
-            raise UploadError(E_URL, what + " has a bad port")
-        port = int(digits)
-    if not host or "@" in netloc or " " in host:
-        raise UploadError(E_URL, what + " has no usable host")
-    return host, port
-
-
-def sha256_hex(data):
-    return binascii.hexlify(hashlib.sha256(data).digest()).decode()
-
-
-def ack_proof(key, sha256_hex_text, size_bytes):
-    """Hex HMAC-SHA256(key, "<sha256>:<size>"): what the backend answers for a sync."""
-    message = (sha256_hex_text + ":" + str(size_bytes)).encode()
-    return binascii.hexlify(_hmac_sha256(key, message)).decode()
 
 
 # Extra time for the reply per byte of the file just sent (2 s per MB): the laptop writes,
@@ -220,7 +158,7 @@ class Uploader:
         before any I/O. With `ack_key` (32 bytes) every acknowledgement must be proven."""
         scheme, host, port, path = parse_url(url)
         for name, value in (("token", token), ("sync_id", sync_id)):
-            if value is not None and (not isinstance(value, str) or _has_control(value)):
+            if value is not None and (not isinstance(value, str) or has_control(value)):
                 raise UploadError(E_MESSAGE, name + " is not a clean string")
         if not token:
             raise UploadError(E_MESSAGE, "the sync request has no token")
@@ -579,7 +517,7 @@ class Uploader:
         if self._ack_key is not None:
             proof = first.get("proof")
             expected = ack_proof(self._ack_key, sha256, size)
-            if not isinstance(proof, str) or not _equal_ct(proof.lower(), expected):
+            if not isinstance(proof, str) or not equal_ct(proof.lower(), expected):
                 error = UploadError(
                     E_SERVER_PROOF,
                     "the reply for "
@@ -657,30 +595,6 @@ class Uploader:
             progress(index, count, done, total)
 
 
-def _hmac_sha256(key, message):
-    # RFC 2104 over SHA-256 (block 64 bytes): MicroPython has hashlib but no hmac.
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = bytes(key) + bytes(64 - len(key))
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    inner.update(message)
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-    outer.update(inner.digest())
-    return outer.digest()
-
-
-def _equal_ct(a, b):
-    """a == b for two strings, in time that does not depend on where they differ."""
-    if len(a) != len(b):
-        return False
-    a = a.encode()
-    b = b.encode()
-    diff = 0
-    for i in range(len(a)):
-        diff |= a[i] ^ b[i]
-    return diff == 0
-
-
 def _parse_reply(raw):
     """(status, JSON body or None); status 0 when it is not HTTP at all."""
     end = raw.find(b"\r\n\r\n")
@@ -729,10 +643,6 @@ def _base_name(path):
 def _quote_form_value(value):
     # As browsers and curl do (WHATWG form encoding): only ", CR and LF are escaped.
     return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _has_control(text):
-    return any(c < " " or c == "\x7f" for c in text)
 
 
 def _is_hex(text):
