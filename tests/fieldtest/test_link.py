@@ -283,3 +283,27 @@ def test_relay_without_a_server_refuses_and_counts() -> None:
         with socket.create_connection(link.client_address, timeout=5) as sock:
             assert sock.recv(1) == b""  # closed: nothing upstream
         assert link.counters().failed_connects == 1
+
+
+def test_a_sender_is_paced_by_the_link_not_by_the_relays_buffers() -> None:
+    """End-to-end TCP through a hotspot keeps a logger's unacknowledged bytes in its 5.7 KB
+    lwIP buffer: its last send returns about when the bytes arrive. A relay that
+    acknowledged into an autotuned multi-MB buffer let the sender finish at once and then
+    wait out the whole transfer for its answer (the field test's uploads timed out)."""
+    size = 1_000_000
+    # 768 kbit/s: 10 s for 1 MB
+    with shaped("edge", "inprocess") as link, socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 5744)
+        sock.settimeout(30)
+        sock.connect(link.client_address)
+        started = time.monotonic()
+        sock.sendall(b"S" + size.to_bytes(8, "big") + bytes(size))
+        sent_s = time.monotonic() - started
+        with sock.makefile("rb") as answer:
+            assert json.loads(answer.readline())["got"] == size
+        answered_s = time.monotonic() - started
+    print(f"edge: last send after {sent_s:.1f} s, answer after {answered_s:.1f} s")
+    assert answered_s > 8  # the link's rate held
+    # What the relay may hold: its delay line (256 KB), small kernel buffers and the
+    # answer's way back: about 5 s at this rate; unbounded, the whole 10 s.
+    assert answered_s - sent_s < 7, (sent_s, answered_s)
