@@ -371,12 +371,7 @@ class Uploader:
                 self._report(progress, index, count, done, size, done == size)
         finally:
             f.close()
-        if done != size:
-            # The hash is already on the wire: not this file's bytes any more.
-            raise UploadError(
-                E_STORAGE,
-                _base_name(path) + " changed while it was sent (" + str(done) + " bytes)",
-            )
+        _check_unchanged(path, done, size)  # the hash is already on the wire
         await conn.send_all(gz.finish(part_tail), cancelled)
         # The wire bytes: the gzip stream itself, what Content-Encoding names.
         return gz.out_bytes, deflate_ms
@@ -446,13 +441,7 @@ class Uploader:
                 self._report(progress, index, count, done, size, done == size)
         finally:
             f.close()
-        if done != size:
-            # Content-Length is already on the wire: a file that changed under us cannot be
-            # sent truthfully in this request.
-            raise UploadError(
-                E_STORAGE,
-                _base_name(path) + " changed while it was sent (" + str(done) + " bytes)",
-            )
+        _check_unchanged(path, done, size)  # Content-Length is already on the wire
 
     async def _read_reply(self, cancelled, grace_ms=0):
         """Read the answer into the shared buffer: (status, parsed JSON or None). The
@@ -625,6 +614,15 @@ def _content_length(head):
 
 def _rate(bytes_per_ms):
     return "?" if bytes_per_ms is None else str(int(bytes_per_ms)) + " KB/s"
+
+
+def _check_unchanged(path, done, size):
+    """A file that changed under us cannot be sent truthfully in this request."""
+    if done != size:
+        raise UploadError(
+            E_STORAGE,
+            _base_name(path) + " changed while it was sent (" + str(done) + " bytes)",
+        )
 
 
 def _check(cancelled):
