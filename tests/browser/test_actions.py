@@ -142,6 +142,8 @@ def test_placing_a_start_finish_on_the_map_reanalyses_the_session(
         "() => document.querySelector('main h1')?.textContent === 'Browser Ring'",
         timeout=60_000,
     )
+    # The confirmation outlives the redraw the new laps cause, and then says they are in.
+    page.wait_for_selector("text=Saved Browser Ring. The laps above are timed on its lines.")
     doc = server.wait_analysed(session_id)
     assert doc["track"]["name"] == "Browser Ring"
     assert doc["lap_count"] >= 2

@@ -69,6 +69,9 @@ export async function render(root, app, sessionId) {
   let gg = null;
   let tracesModule = null;
   let placing = null; // points placed in "Set lines" mode: [start/finish, sectors...]
+  // A track saved from this page: its name, so the confirmation outlives the redraw that the
+  // re-analysis causes (the new laps arrive within a second on a laptop).
+  let savedTrack = null;
   let destroyed = false;
   const map = new TrackMap(mapCanvas, { onPick: (p) => picked(p) });
 
@@ -99,6 +102,7 @@ export async function render(root, app, sessionId) {
       if (doc.laps?.length) fetchTraces([...selection.laps]);
     }
     drawTable();
+    if (savedTrack && !placing) mapHelp.textContent = savedNotice();
     traces.hidden = !doc.laps?.length;
     if (doc.laps?.length && lapsChanged) await drawTraces();
   }
@@ -250,7 +254,7 @@ export async function render(root, app, sessionId) {
     }
     charts.set({ x, laps: series });
     gg.set(laps);
-    if (!placing) mapHelp.textContent = "Touch the map or a chart to move the cursor on all of them.";
+    if (!placing) mapHelp.textContent = savedNotice() || "Touch the map or a chart to move the cursor on all of them.";
   }
 
   function picked({ lat, lon, index }) {
@@ -263,8 +267,16 @@ export async function render(root, app, sessionId) {
     if (index >= 0) charts?.cursorTo(index);
   }
 
+  function savedNotice() {
+    if (!savedTrack) return "";
+    return doc?.status === "ready" && doc.track?.name === savedTrack
+      ? `Saved ${savedTrack}. The laps above are timed on its lines.`
+      : `Saved ${savedTrack}. This session and others at this circuit are being analysed again.`;
+  }
+
   function startLines() {
     placing = [];
+    savedTrack = null;
     map.setLines({ placed: placing });
     mapHelp.textContent = "Tap the map where the start/finish line should be, then at each sector line in driving order. Racesense draws each line across the track there.";
     drawLinesPanel();
@@ -306,7 +318,8 @@ export async function render(root, app, sessionId) {
                 placing = null;
                 map.setLines({ placed: [] });
                 drawLinesPanel();
-                mapHelp.textContent = `Saved ${trackName}. This session and others at this circuit are being analysed again.`;
+                savedTrack = trackName;
+                mapHelp.textContent = savedNotice();
               } catch (err) {
                 status.textContent = `The track was not saved: ${err.message}`;
               }
