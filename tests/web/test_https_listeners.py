@@ -5,6 +5,7 @@ namespace that gains an address while it runs."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import plistlib
 import shutil
@@ -15,7 +16,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +31,7 @@ from starlette.testclient import TestClient
 
 from racesense.devserver import free_port, stop
 from racesense.tls import LocalCA
+from racesense.web import mdns
 from racesense.web.listeners import PlainGate, UploadOnly, is_loopback, tls_wanted
 from racesense.web.live_cert import LiveCertificate
 from racesense.web.setup_page import setup_app
@@ -132,6 +137,12 @@ def test_the_certificate_follows_the_addresses_in_the_live_context(tmp_path: Pat
     assert live.refresh() is True
     assert _handshake_sans(live.context, live.ca) == ["127.0.0.1", "10.77.12.4"]
     assert live.der_sha256 != first
+    # mDNS renamed this laptop: the new name is certified too, once; a name outside the
+    # CA's constraints is not.
+    assert live.certify_name("racesense-2.local.") is True
+    assert live.certify_name("racesense-2.local") is False
+    assert live.certify_name("racesense.example.com") is False
+    assert "racesense-2.local" in live.names and "racesense.example.com" not in live.names
     # `racesense ca rotate` while serving: the next refresh serves a certificate of the
     # new CA, which a phone trusting only the old one refuses.
     old_ca = live.ca
@@ -199,32 +210,69 @@ def _verified_sans(ca_pem: Path, host: str, port: int) -> list[str] | None:
     return [str(ip) for ip in san.value.get_values_for_type(x509.IPAddress)]
 
 
+TOKEN = "tls-test-token-0123456789"
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[bytes]
+    data_dir: Path
+    plain: int
+    https_port: int
+
+    @property
+    def ca_pem(self) -> Path:
+        return self.data_dir / "tls" / "ca.crt"
+
+    def create_sync(self, host: str) -> dict[str, Any]:
+        with httpx.Client(verify=ssl.create_default_context(cafile=self.ca_pem)) as secure:
+            made = secure.post(
+                f"https://{host}:{self.https_port}/api/syncs",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                json={},
+            )
+        assert made.status_code == 201, made.text
+        result: dict[str, Any] = made.json()
+        return result
+
+
+@contextmanager
+def _serve_in(namespace: str, tmp_path: Path) -> Iterator[Served]:
+    """`racesense serve` in the namespace, mDNS on (its multicast stays on the veth pair
+    the test made), once its https listener answers at 10.233.0.2."""
+    served = Served(None, tmp_path / "laptop", free_port(), free_port())  # type: ignore[arg-type]
+    env = {**os.environ, "RACESENSE_API_TOKEN": TOKEN}
+    env.pop("RACESENSE_MDNS", None)
+    env.pop("RACESENSE_DATABASE_URL", None)
+    command = ["ip", "netns", "exec", namespace, sys.executable, "-m", "racesense", "serve"]
+    command += ["--host", "0.0.0.0", "--port", str(served.plain)]
+    command += ["--https-port", str(served.https_port), "--upload-port", "0"]
+    command += ["--data-dir", str(served.data_dir), "--workers", "1"]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        served.proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (
+            served.ca_pem.exists()
+            and _verified_sans(served.ca_pem, "10.233.0.2", served.https_port) is not None
+        ):
+            assert served.proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the https listener did not come up"
+            time.sleep(0.2)
+        yield served
+    finally:
+        stop(served.proc)
+
+
 def test_a_server_reissues_its_certificate_when_an_address_appears(
     netns: tuple[str, str], tmp_path: Path
 ) -> None:
     name, device = netns
-    data_dir = tmp_path / "laptop"
-    plain, https_port = free_port(), free_port()
-    # mDNS on: its multicast stays on the veth pair this test made.
-    env = {**os.environ, "RACESENSE_API_TOKEN": "tls-test-token-0123456789"}
-    env.pop("RACESENSE_MDNS", None)
-    env.pop("RACESENSE_DATABASE_URL", None)
-    command = ["ip", "netns", "exec", name, sys.executable, "-m", "racesense", "serve"]
-    command += ["--host", "0.0.0.0", "--port", str(plain), "--https-port", str(https_port)]
-    command += ["--upload-port", "0", "--data-dir", str(data_dir), "--workers", "1"]
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        ca_pem = data_dir / "tls" / "ca.crt"
-        deadline = time.monotonic() + 60
-        sans = None
-        while sans is None:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the https listener did not come up"
-            if ca_pem.exists():
-                sans = _verified_sans(ca_pem, "10.233.0.2", https_port)
-            time.sleep(0.2)
+    with _serve_in(name, tmp_path) as served:
+        https_port, ca_pem = served.https_port, served.ca_pem
+        sans = _verified_sans(ca_pem, "10.233.0.2", https_port)
+        assert sans is not None
         assert "10.233.0.2" in sans and "10.233.0.7" not in sans
         # The hotspot hands out another address; the phone dials that one.
         _ip("-n", name, "addr", "add", "10.233.0.7/24", "dev", device)
@@ -233,40 +281,88 @@ def test_a_server_reissues_its_certificate_when_an_address_appears(
             assert time.monotonic() < deadline, "no certificate for the new address"
             time.sleep(0.3)
         assert "10.233.0.7" in sans
-        assert proc.poll() is None  # the same process: no restart
+        assert served.proc.poll() is None  # the same process: no restart
         # The plain port: the set-up page to this (non-loopback) client, no API.
         with httpx.Client() as client:
-            page = client.get(f"http://10.233.0.7:{plain}/")
-            api = client.get(f"http://10.233.0.7:{plain}/api/sessions", follow_redirects=False)
+            page = client.get(f"http://10.233.0.7:{served.plain}/")
+            api = client.get(
+                f"http://10.233.0.7:{served.plain}/api/sessions", follow_redirects=False
+            )
         assert "Set up this phone once" in page.text
         assert api.status_code == 308
+        assert api.headers["location"] == f"https://10.233.0.7:{https_port}/api/sessions"
         # A join code made over https points the phone at the plain port first (the set-up
         # page the first time, the UI once it trusts the laptop), by the address it used.
         with httpx.Client(verify=ssl.create_default_context(cafile=ca_pem)) as secure:
             made = secure.post(
                 f"https://10.233.0.7:{https_port}/api/join-tokens",
-                headers={"Authorization": f"Bearer {env['RACESENSE_API_TOKEN']}"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
                 json={},
             )
-            assert made.status_code == 201, made.text
-            assert made.json()["join_url"].startswith(f"http://10.233.0.7:{plain}/#join=")
-            # The logger gets the advertised name and, as its fallback, the address the
-            # phone used (once the advertiser has announced itself: a second or two).
-            deadline = time.monotonic() + 15
-            while True:
-                sync = secure.post(
-                    f"https://10.233.0.7:{https_port}/api/syncs",
-                    headers={"Authorization": f"Bearer {env['RACESENSE_API_TOKEN']}"},
-                    json={},
-                ).json()
-                if "racesense.local" in sync["upload_url"] or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
+        assert made.status_code == 201, made.text
+        assert made.json()["join_url"].startswith(f"http://10.233.0.7:{served.plain}/#join=")
+        # The logger gets the advertised name and, as its fallback, the address the
+        # phone used (once the advertiser has announced itself: a second or two).
+        deadline = time.monotonic() + 15
+        while "racesense.local" not in (sync := served.create_sync("10.233.0.7"))["upload_url"]:
+            assert time.monotonic() < deadline, f"no upload URL by name: {sync}"
+            time.sleep(0.5)
         assert sync["upload_url"] == f"https://racesense.local:{https_port}/api/upload"
         assert sync["ip_fallback"] == f"https://10.233.0.7:{https_port}/api/upload"
-        assert api.headers["location"] == f"https://10.233.0.7:{https_port}/api/sessions"
+
+
+def _verifies_for(ca_pem: Path, address: str, name: str, port: int) -> bool:
+    """Whether a TLS client dialling `address` and checking the certificate for `name`
+    (what a phone that resolved `name` to `address` does) accepts it."""
+    context = ssl.create_default_context(cafile=ca_pem)
+    try:
+        with (
+            socket.create_connection((address, port), timeout=2) as raw,
+            context.wrap_socket(raw, server_hostname=name),
+        ):
+            return True
+    except ssl.SSLCertVerificationError:
+        return False
+
+
+def test_a_laptop_renamed_by_mdns_is_certified_under_its_new_name(
+    netns: tuple[str, str], tmp_path: Path
+) -> None:
+    """Another pit laptop on the hotspot already answers for racesense.local: this one
+    goes on as racesense-2.local, and its certificate and its loggers' upload URL say so."""
+    name, _device = netns
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    other = mdns.Advertiser(https_port=8443, instance_name="Racesense on the other laptop")
+
+    def on_loop(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(15)
+
+    try:
+        # The other laptop: this namespace's end of the veth pair, nowhere else.
+        on_loop(other.start(["10.233.0.1"]))
+        assert other.host == "racesense.local"
+        with _serve_in(name, tmp_path) as served:
+            deadline = time.monotonic() + 20
+            sync = served.create_sync("10.233.0.2")
+            while "racesense-2.local" not in sync["upload_url"]:
+                assert time.monotonic() < deadline, f"no renamed upload URL: {sync}"
+                time.sleep(0.5)
+                sync = served.create_sync("10.233.0.2")
+            assert sync["upload_url"] == (
+                f"https://racesense-2.local:{served.https_port}/api/upload"
+            )
+            for host in ("racesense-2.local", "racesense.local", "10.233.0.2"):
+                assert _verifies_for(served.ca_pem, "10.233.0.2", host, served.https_port), host
+            assert not _verifies_for(
+                served.ca_pem, "10.233.0.2", "racesense-3.local", served.https_port
+            )
     finally:
-        stop(proc)
+        on_loop(other.stop())
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
 
 
 def test_the_setup_page_pictures_are_served_and_described(ca: LocalCA) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import stat
@@ -152,11 +153,19 @@ def secure_listeners(app: Any, settings: Settings, host: str, port: int) -> Secu
             https_port=settings.https_port, http_port=port, upload_port=upload_port
         )
 
+        async def certify_host() -> None:
+            # Another machine may hold racesense.local: the name this laptop got instead
+            # (racesense-2.local) must be in the certificate the phone is shown.
+            if advertiser.host:
+                await asyncio.to_thread(live.certify_name, advertiser.host)
+
         async def start() -> None:
             await advertiser.start(lan_ipv4s())
+            await certify_host()
 
         async def update(_ips: list[str]) -> None:
             await advertiser.update(lan_ipv4s())
+            await certify_host()
 
         secure.on_start, secure.on_addresses, secure.on_stop = start, update, advertiser.stop
         app.state.mdns = advertiser  # its name goes into the logger's upload URL

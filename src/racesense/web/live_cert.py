@@ -57,6 +57,7 @@ class LiveCertificate:
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self.current: ServerCert | None = None
         self._ips: list[str] = []
+        self._issued_names: list[str] = []
         self.refresh()
 
     @property
@@ -72,6 +73,18 @@ class LiveCertificate:
     @property
     def ips(self) -> list[str]:
         return list(self._ips)
+
+    def certify_name(self, name: str) -> bool:
+        """Name `name` in the certificate too, re-issuing it if it did not: the mDNS host
+        name when another machine on the network already answers for racesense.local and
+        this laptop goes on as `racesense-2.local`, so a phone that opens that name gets
+        no certificate warning. False when it was named already or the CA may not."""
+        name = name.rstrip(".").lower()
+        with self._lock:
+            if name in self._names or not self.ca.permitted.allows_dns(name):
+                return False
+            self._names.append(name)
+        return self.refresh()
 
     def wanted_ips(self) -> list[str]:
         """Loopback and every current address the CA may certify (its name constraints
@@ -104,12 +117,13 @@ class LiveCertificate:
                 self.current = None  # a certificate of the new CA, whatever the addresses
                 log.info("the certificate authority changed: a new server certificate")
             ips = self.wanted_ips()
-            if self.current is not None and ips == self._ips:
+            names = list(self._names)
+            if self.current is not None and ips == self._ips and names == self._issued_names:
                 return False
-            cert_path, key_path, cert = self._certs.current(self._names, ips)
+            cert_path, key_path, cert = self._certs.current(names, ips)
             self.context.load_cert_chain(cert_path, key_path)
             changed = self.current is not None
-            self.current, self._ips = cert, ips
+            self.current, self._ips, self._issued_names = cert, ips, names
         if changed:
-            log.info("new server certificate for %s", ", ".join(ips))
+            log.info("new server certificate for %s", ", ".join(names + ips))
         return True

@@ -17,7 +17,7 @@ None of these raise for network trouble: mDNS is a convenience, the IP address s
 works, so failures are logged as warnings. A service instance name already taken on the
 network gets a suffix ("Racesense on pit-2"); a host name already answered by another
 machine with other addresses is renamed likewise (`racesense-2.local`, see `host`),
-with a warning.
+with a warning; `racesense serve` then certifies that name too (cli/serve.py).
 """
 
 from __future__ import annotations
