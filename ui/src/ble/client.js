@@ -25,15 +25,15 @@
 import { concat, fromUtf8, toBytes, utf8 } from "./bytes.js";
 import { Channel } from "./channel.js";
 import { Initiator, randomBytes } from "./cpace.js";
-import { BleError, refused } from "./errors.js";
+import { BleError, fromBluetoothError, plain, refused } from "./errors.js";
 import { COMPLETE, ERROR, Reassembler, singleFrameMessage, split } from "./frames.js";
+import { AnswerWaiter, SerialQueue } from "./waiting.js";
 import {
   ACK_OK,
   CONTROL_UUID,
   CRYPTO,
   DEFAULT_WRITE_BYTES,
   E,
-  ERROR_TEXT,
   FRAME_HEADER_BYTES,
   INFO_UUID,
   MAX_FRAME_BYTES,
@@ -44,7 +44,7 @@ import {
   STATUS_UUID,
 } from "./protocol.js";
 
-export { BleError } from "./errors.js";
+export { BleError, fromBluetoothError } from "./errors.js";
 
 // The phone's timeouts (docs/ble-protocol.md, "The whole sync"): then the same frames again.
 export const DEFAULT_TIMEOUTS_MS = Object.freeze({ pakeB: 10_000, confirm: 5_000, sealed: 10_000 });
@@ -71,34 +71,6 @@ function canonicalJson(value) {
       .join(",")}}`;
   }
   return JSON.stringify(value);
-}
-
-function plain(code, fallback) {
-  return ERROR_TEXT[code] ? `${ERROR_TEXT[code]} (${code})` : fallback || `the logger answered ${code}`;
-}
-
-/** A DOMException (or anything thrown by Web Bluetooth) as a BleError; `during` is
- * "request", "service" or "link". */
-export function fromBluetoothError(err, during) {
-  if (err instanceof BleError) return err;
-  const name = err?.name || "";
-  const message = err?.message || String(err);
-  if (name === "NotFoundError") {
-    if (/adapter|bluetooth is (off|disabled)|not available/i.test(message)) {
-      return new BleError("unavailable", "Bluetooth is switched off or missing on this device.", { reason: "bluetooth_off", cause: err });
-    }
-    if (during === "request") return new BleError("cancelled", "No logger was chosen.", { reason: "chooser_closed", cause: err });
-    if (during === "service") {
-      return new BleError("missing_service", "This device has no RS-Core service: choose a logger named RS-Core-….", { reason: "no_service", cause: err });
-    }
-  }
-  if (name === "SecurityError" || name === "NotAllowedError") {
-    return new BleError("unavailable", `The browser did not allow Bluetooth here (${message}).`, { reason: "not_allowed", cause: err });
-  }
-  if (name === "NotSupportedError" || name === "TypeError") {
-    return new BleError("unavailable", `This browser cannot do that over Bluetooth (${message}).`, { reason: "not_supported", cause: err });
-  }
-  return new BleError("transient", `The Bluetooth link failed (${message}).`, { reason: "gatt", cause: err });
 }
 
 export class RsCoreClient extends EventTarget {
@@ -132,8 +104,8 @@ export class RsCoreClient extends EventTarget {
     this._retryDelayMs = options.retryDelayMs ?? RETRY_DELAY_MS;
     this._random = options.random || randomBytes;
     this._log = options.log || (() => {});
-    this._gattQueue = Promise.resolve();
-    this._requestQueue = Promise.resolve();
+    this._gattQueue = new SerialQueue();
+    this._requestQueue = new SerialQueue();
     this._inbox = Promise.resolve();
     this._link = "disconnected";
     this._dropReason = null;
@@ -421,42 +393,9 @@ export class RsCoreClient extends EventTarget {
   }
 
   _expect(matches) {
-    const client = this;
-    let taken = null;
-    let wake = null;
-    let failure = null;
-    const waiter = {
-      offer(answer) {
-        if (taken || !matches(answer)) return false;
-        taken = answer;
-        wake?.();
-        return true;
-      },
-      fail(err) {
-        failure = err;
-        wake?.();
-      },
-      taken: () => taken,
-      rearm() {
-        taken = null;
-      },
-      next(timeoutMs) {
-        return new Promise((resolve, reject) => {
-          const settle = () => {
-            clearTimeout(timer);
-            wake = null;
-            if (failure) reject(failure);
-            else resolve(taken);
-          };
-          const timer = setTimeout(settle, timeoutMs);
-          wake = settle;
-          if (taken || failure) settle();
-        });
-      },
-      close() {
-        if (client._waiter === waiter) client._waiter = null;
-      },
-    };
+    const waiter = new AnswerWaiter(matches, () => {
+      if (this._waiter === waiter) this._waiter = null;
+    });
     this._waiter = waiter;
     return waiter;
   }
@@ -567,16 +506,12 @@ export class RsCoreClient extends EventTarget {
 
   /** Every GATT operation goes through here: one at a time, in order. */
   _op(fn) {
-    const run = this._gattQueue.then(() => fn());
-    this._gattQueue = run.catch(() => {});
-    return run;
+    return this._gattQueue.run(fn);
   }
 
   /** Requests one at a time. */
   _serial(fn) {
-    const run = this._requestQueue.then(fn, fn);
-    this._requestQueue = run.catch(() => {});
-    return run;
+    return this._requestQueue.run(fn);
   }
 
   /** fn(), and once more after a short pause if it failed in a way that may pass (a
