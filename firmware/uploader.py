@@ -42,12 +42,12 @@ from rs_protocol import (
     E_MESSAGE,
     E_NETWORK,
     E_SERVER_HASH,
-    E_SERVER_PROOF,
     E_STORAGE,
     E_TLS_PIN,
     PROGRESS_INTERVAL_MS,
 )
-from upload_proof import ack_proof, equal_ct, sha256_hex  # noqa: F401 (sha256_hex: API)
+from upload_proof import ack_proof, sha256_hex  # noqa: F401 (re-exported: the API)
+from upload_reply import check_reply, content_length, parse_reply
 from upload_url import has_control, parse_fallback, parse_url
 
 try:
@@ -67,7 +67,6 @@ _BOUNDARY_RANDOM_BYTES = const(12)  # rscore + 24 hex digits, as the backend's t
 # Not a missing proof: a server without the sync's key will not have it next time either.
 _RETRY_CODES = (E_NETWORK, E_SERVER_HASH)
 _RETRY_STATUSES = (0, 408, 422, 429)
-_STATUS_UNAUTHORIZED = const(401)
 
 
 def retryable(exc):
@@ -303,7 +302,7 @@ class Uploader:
                     self.pace.note_upload(wire_bytes, elapsed_ms, deflate_ms, size)
         finally:
             conn.close()
-        result = self._check_reply(status, reply, sha256, size)
+        result = check_reply(status, reply, sha256, size, self._ack_key)
         result["encoding"] = encoding
         result["wire_bytes"] = wire_bytes
         return result
@@ -469,64 +468,12 @@ class Uploader:
             if header_end < 0:
                 header_end = bytes(mv[:got]).find(b"\r\n\r\n")
                 if header_end >= 0:
-                    body_bytes = _content_length(bytes(mv[:header_end]))
+                    body_bytes = content_length(bytes(mv[:header_end]))
             if body_bytes is not None and got >= header_end + 4 + body_bytes:
                 break  # the whole reply, even if the server keeps the socket open
         if got == 0:
             raise UploadError(E_NETWORK, "the server closed without answering")
-        return _parse_reply(bytes(mv[:got]))
-
-    def _check_reply(self, status, reply, sha256, size):
-        if status == _STATUS_UNAUTHORIZED:
-            # An upload token is short-lived: one that expired halfway through a backlog
-            # needs a fresh one from the laptop (a new sync), not another attempt. The
-            # phone tells it by http_status 401 on E_HTTP (docs/ble-protocol.md).
-            raise UploadError(
-                E_HTTP,
-                "HTTP 401: the upload token was refused (expired?): start the sync again"
-                " for a fresh token",
-                status,
-            )
-        if status not in (200, 201):
-            detail = "HTTP " + str(status)
-            if isinstance(reply, dict) and reply.get("error"):
-                detail += " " + str(reply.get("error"))
-            elif status == 0:
-                detail = "not an HTTP reply"
-            raise UploadError(E_HTTP, detail, status)
-        first = None
-        if isinstance(reply, dict) and isinstance(reply.get("files"), list) and reply["files"]:
-            first = reply["files"][0]
-        echoed = first.get("sha256") if isinstance(first, dict) else None
-        if echoed != sha256:
-            raise UploadError(
-                E_SERVER_HASH, "sent " + sha256 + ", the server answered " + str(echoed), status
-            )
-        proven = False
-        if self._ack_key is not None:
-            proof = first.get("proof")
-            expected = ack_proof(self._ack_key, sha256, size)
-            if not isinstance(proof, str) or not equal_ct(proof.lower(), expected):
-                error = UploadError(
-                    E_SERVER_PROOF,
-                    "the reply for "
-                    + sha256[:12]
-                    + " has "
-                    + ("no proof" if proof is None else "a wrong proof")
-                    + " of the sync's key: not our laptop, or a backend that predates it",
-                    status,
-                )
-                error.final = True  # the same server will not know the key next time
-                raise error
-            proven = True
-        return {
-            "sha256": sha256,
-            "bytes": size,
-            "duplicate": bool(first.get("duplicate")),
-            "status": status,
-            "session_id": first.get("session_id"),
-            "proven": proven,
-        }
+        return parse_reply(bytes(mv[:got]))
 
     async def _pause(self, wait_ms, cancelled):
         clock = self._clock
@@ -582,34 +529,6 @@ class Uploader:
         if force or last is None or self._clock.ticks_diff(now, last) >= self.progress_interval_ms:
             self._last_progress_ms = now
             progress(index, count, done, total)
-
-
-def _parse_reply(raw):
-    """(status, JSON body or None); status 0 when it is not HTTP at all."""
-    end = raw.find(b"\r\n\r\n")
-    head = raw if end < 0 else raw[:end]
-    first_line = head.split(b"\r\n", 1)[0]
-    parts = first_line.split(None, 2)
-    if end < 0 or len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-        return 0, None
-    status = int(parts[1])
-    body = raw[end + 4 :]
-    length = _content_length(head)
-    if length is not None:
-        body = body[:length]
-    try:
-        return status, json.loads(body) if body else None
-    except ValueError:
-        return status, None
-
-
-def _content_length(head):
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            value = value.strip()
-            return int(value) if value.isdigit() else None
-    return None
 
 
 def _rate(bytes_per_ms):
