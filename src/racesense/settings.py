@@ -23,7 +23,7 @@
 
 The head deadline runs from connecting, or from the end of the previous response on a
 kept-alive connection. The server holds every request body to the body timeout plus
-2 s of silence and to 512 bytes a second on average (web/server.py); the upload route's
+2 s of silence and to 512 bytes a second on average (web/guard.py); the upload route's
 own, stricter limits (1 KB a second) answer first.
 """
 

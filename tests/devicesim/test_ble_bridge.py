@@ -23,7 +23,8 @@ import pytest
 
 from racesense.devicesim import CdpBleBridge, PhoneClient, SimConfig, VirtualCore
 from racesense.devicesim.ble_bridge import CHROMIUM_ARGS
-from racesense.devicesim.phone import Constants, create_sync, sync_request
+from racesense.devicesim.phone import create_sync, sync_request
+from racesense.devicesim.phone_session import Constants
 from racesense.devicesim.sessions import synthetic_sessions
 
 from .conftest import PAIRING_CODE, TOKEN, Backend

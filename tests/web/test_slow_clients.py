@@ -1,4 +1,4 @@
-"""Slow and idle clients against a real `racesense serve` (web/server.py): deadlines for
+"""Slow and idle clients against a real `racesense serve` (web/guard.py): deadlines for
 request heads and bodies, and caps on connections in total and per client address.
 
 On Linux every address in 127.0.0.0/8 reaches the server, so a test can be many clients;
@@ -19,7 +19,7 @@ import pytest
 
 import http_clients as hc
 from racesense import devserver
-from racesense.web.server import ConnectionGuard, Limits, address_key, raise_open_file_limit
+from racesense.web.guard import ConnectionGuard, Limits, address_key, raise_open_file_limit
 
 TOKEN = "slow-clients-admin-token-93be"
 HEAD_S = 2  # the deadlines server's RACESENSE_HEAD_TIMEOUT_S

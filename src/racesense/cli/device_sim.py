@@ -206,8 +206,9 @@ def _token(args: argparse.Namespace) -> str | None:
 def _phone(
     args: argparse.Namespace, core: VirtualCore, files: list[SessionFile], out: _Output
 ) -> int:
-    from racesense.devicesim.phone import BackendError, PhoneClient, PhoneError, create_sync
+    from racesense.devicesim.phone import BackendError, PhoneClient, create_sync
     from racesense.devicesim.phone import sync_request as make_request
+    from racesense.devicesim.phone_session import PhoneError
 
     token = _token(args)
     if not token:

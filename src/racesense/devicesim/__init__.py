@@ -17,7 +17,8 @@ The firmware is loaded when a VirtualCore is made, never at import (firmware.py)
 from racesense.devicesim.ble_bridge import CdpBleBridge
 from racesense.devicesim.core import SimConfig, VirtualCore
 from racesense.devicesim.firmware import FirmwareUnavailable
-from racesense.devicesim.phone import PhoneClient, PhoneError
+from racesense.devicesim.phone import PhoneClient
+from racesense.devicesim.phone_session import PhoneError
 from racesense.devicesim.radio import HostRadio, LocalLink
 from racesense.devicesim.wifi import VirtualHotspot
 
