@@ -149,49 +149,81 @@ def test_wrong_token_is_e_http_401_even_mid_body(backend: Backend, tmp_path: Pat
     assert caught.value.code == "E_HTTP" and caught.value.status == 401, caught.value.detail
 
 
-def test_whole_sync_against_a_sync_the_backend_handed_out(backend: Backend, tmp_path: Path) -> None:
-    """From the phone's sync request (as rs_request reads the decrypted JSON) through the
-    sync to real uploads by the laptop's IP (the `.local` name does not resolve), each
-    acknowledged with the backend's proof of the sync's ack_key."""
-    import rs_request
+class SyncRig:
+    """A sync the backend handed out, a card holding files, and the firmware's Sync over
+    the Wi-Fi stand-in, the real storage and the real uploader."""
 
-    status, created = backend.call("POST", "/api/syncs", {"device_id": "RS-Core-7F3A"})
-    assert status == 201, created
-    root = tmp_path / "sd"
-    root.mkdir()
-    files = {}
-    for i in range(3):
-        data = rscore_csv(500 + 100 * i, f"sync{i}")
-        files[f"20260214-09{i:02d}00.csv"] = data
-        (root / f"20260214-09{i:02d}00.csv").write_bytes(data)
-    clock = SystemClock()
-    wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=20, dhcp_ms=20, scan_ms=0)
+    def __init__(
+        self,
+        backend: Backend,
+        tmp_path: Path,
+        files: dict[str, bytes],
+        resolver: LoopbackResolver,
+        **uploader_options: Any,
+    ) -> None:
+        status, self.created = backend.call("POST", "/api/syncs", {"device_id": "RS-Core-7F3A"})
+        assert status == 201, self.created
+        root = tmp_path / "sd"
+        root.mkdir()
+        for name, data in files.items():
+            (root / name).write_bytes(data)
+        self.files = files
+        clock = SystemClock()
+        self.wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=20, dhcp_ms=20, scan_ms=0)
+        uploader = Uploader(
+            SocketNet(socket, getaddrinfo=resolver),
+            clock,
+            device_id="RS-Core-7F3A",
+            log=lambda message: None,
+            **uploader_options,
+        )
+        self.storage = Storage(str(root))
+        self.notes = Notes()
+        self.sync = Sync(
+            self.wlan,
+            uploader,
+            self.storage,
+            clock,
+            self.notes,
+            join_stable_ms=100,
+            log=lambda m: None,
+        )
+
+    def run(self, url: str, ip_fallback: str | None = None) -> dict[str, Any]:
+        """The phone's sync request (as rs_request reads the decrypted JSON), run whole."""
+        import rs_request
+
+        phone_json = {
+            "ssid": "pit",
+            "password": "secret",
+            "url": url,
+            "token": self.created["token"],
+            "sync_id": self.created["sync_id"],
+            "time_utc": 1771063200,
+            "ack_key": self.created["ack_key"],
+        }
+        if ip_fallback:
+            phone_json["ip_fallback"] = ip_fallback
+        request = rs_request.sync_request(json.dumps(phone_json).encode())
+        final: dict[str, Any] = asyncio.run(self.sync.run(request))
+        return final
+
+
+def test_whole_sync_against_a_sync_the_backend_handed_out(backend: Backend, tmp_path: Path) -> None:
+    """From the phone's sync request through the sync to real uploads by the laptop's IP
+    (the `.local` name does not resolve), each acknowledged with the backend's proof of
+    the sync's ack_key."""
+    files = {f"20260214-09{i:02d}00.csv": rscore_csv(500 + 100 * i, f"sync{i}") for i in range(3)}
     resolver = LoopbackResolver(fail=("pit-laptop.local",))
-    uploader = Uploader(
-        SocketNet(socket, getaddrinfo=resolver),
-        clock,
-        device_id="RS-Core-7F3A",
-        log=lambda message: None,
+    rig = SyncRig(backend, tmp_path, files, resolver)
+    final = rig.run(
+        f"http://pit-laptop.local:{backend.port}/api/upload",
+        ip_fallback=f"http://127.0.0.1:{backend.port}/api/upload",
     )
-    storage = Storage(str(root))
-    notes = Notes()
-    sync = Sync(wlan, uploader, storage, clock, notes, join_stable_ms=100, log=lambda m: None)
-    phone_json = {
-        "ssid": "pit",
-        "password": "secret",
-        "url": f"http://pit-laptop.local:{backend.port}/api/upload",
-        "ip_fallback": f"http://127.0.0.1:{backend.port}/api/upload",
-        "token": created["token"],
-        "sync_id": created["sync_id"],
-        "time_utc": 1771063200,
-        "ack_key": created["ack_key"],
-    }
-    request = rs_request.sync_request(json.dumps(phone_json).encode())
-    final = asyncio.run(sync.run(request))
     assert final["state"] == "done", final
     assert final["files_sent"] == 3
     assert final["bytes"] == sum(len(d) for d in files.values())
-    assert notes.states() == [
+    assert rig.notes.states() == [
         "request_received",
         "scanning",
         "joining",
@@ -199,11 +231,11 @@ def test_whole_sync_against_a_sync_the_backend_handed_out(backend: Backend, tmp_
         "uploading",
         "done",
     ]
-    assert storage.pending() == []
-    assert not wlan.is_active
+    assert rig.storage.pending() == []
+    assert not rig.wlan.is_active
     assert resolver.calls[0] == "pit-laptop.local" and "127.0.0.1" in resolver.calls
 
-    status, record = backend.call("GET", f"/api/syncs/{created['sync_id']}")
+    status, record = backend.call("GET", f"/api/syncs/{rig.created['sync_id']}")
     assert status == 200, record
     assert len(record["files"]) == 3
     report = record["report"]
@@ -299,46 +331,20 @@ def test_auto_without_a_measured_link_sends_identity_and_measures_it(
 def test_whole_sync_in_gzip_reports_the_wire_bytes(backend: Backend, tmp_path: Path) -> None:
     from racesense.devicesim import deflate as standin
 
-    status, created = backend.call("POST", "/api/syncs", {"device_id": "RS-Core-7F3A"})
-    assert status == 201, created
-    root = tmp_path / "sd"
-    root.mkdir()
-    files = {}
-    for i in range(2):
-        data = rscore_csv(3000 + 500 * i, f"gz{i}")
-        files[f"20260214-13{i:02d}00.csv"] = data
-        (root / f"20260214-13{i:02d}00.csv").write_bytes(data)
-    clock = SystemClock()
-    wlan = FakeWLAN(clock, [Network("pit")], assoc_ms=20, dhcp_ms=20, scan_ms=0)
-    uploader = Uploader(
-        SocketNet(socket, getaddrinfo=LoopbackResolver()),
-        clock,
-        device_id="RS-Core-7F3A",
-        log=lambda message: None,
+    files = {f"20260214-13{i:02d}00.csv": rscore_csv(3000 + 500 * i, f"gz{i}") for i in range(2)}
+    rig = SyncRig(
+        backend,
+        tmp_path,
+        files,
+        LoopbackResolver(),
         deflate=standin.module(None),
         compress="on",
     )
-    storage = Storage(str(root))
-    sync = Sync(wlan, uploader, storage, clock, Notes(), join_stable_ms=100, log=lambda m: None)
-    import rs_request
-
-    request = rs_request.sync_request(
-        json.dumps(
-            {
-                "ssid": "pit",
-                "password": "secret",
-                "url": f"http://127.0.0.1:{backend.port}/api/upload",
-                "token": created["token"],
-                "sync_id": created["sync_id"],
-                "time_utc": 1771063200,
-                "ack_key": created["ack_key"],
-            }
-        ).encode()
-    )
-    final = asyncio.run(sync.run(request))
+    final = rig.run(f"http://127.0.0.1:{backend.port}/api/upload")
     assert final["state"] == "done" and final["files_sent"] == 2, final
-    assert storage.pending() == []  # each acknowledged with the sync's proof
-    status, record = backend.call("GET", f"/api/syncs/{created['sync_id']}")
+    assert rig.storage.pending() == []  # each acknowledged with the sync's proof
+    status, record = backend.call("GET", f"/api/syncs/{rig.created['sync_id']}")
+    assert status == 200, record
     report = record["report"]
     assert report["encoding"] == "gzip"
     assert report["bytes_sent"] == sum(len(d) for d in files.values())
