@@ -210,6 +210,40 @@ def test_ble_lost_mid_upload_the_upload_completes_and_the_state_comes_back(
     assert core.pending() == []
 
 
+def test_a_crawling_hotspot_offers_cancel_and_retry_then_goes_on(
+    make_core: Any, phone: Any
+) -> None:
+    """No news from the logger for 15 s (a hotspot crawling at 150 B/s: a 4 KB buffer
+    takes 27 s): the modal offers Cancel and Retry beside the progress, and the notice
+    goes once the bytes move again."""
+    core = make_core()
+    synthetic_sessions(core.config.storage_dir, 1, laps=2, seed=7551)
+    core.hotspot.switch(True)
+    core.hotspot.uplink_bytes_s = 150
+    p: Phone = phone(core)
+    _paired_and_prompted(p)
+    p.wait_step("uploading", timeout_s=30)
+    started = time.monotonic()
+    p.page.wait_for_selector("dialog.sync [data-stuck]", timeout=40_000)
+    assert time.monotonic() - started >= 10  # not at once: the timer waited for silence
+    notice = p.dialog.locator("[data-stuck]")
+    assert "No news from the logger for a while" in notice.inner_text()
+    assert "nothing is lost" in notice.inner_text()
+    assert p.dialog.get_by_role("button", name="Cancel sync").is_visible()  # one cancel
+    assert p.step() == "uploading"  # still uploading: nothing failed
+    screenshot(p.page, "sync-12-no-news")
+    assert axe_violations(p.page) == []
+    # Asked, the logger answers over BLE with where it is: the progress, drawn afresh.
+    p.click("Ask the logger")
+    p.page.wait_for_selector("dialog.sync [data-stuck]", state="detached", timeout=5_000)
+    assert p.step() == "uploading"
+    assert "File 1 of 1" in p.dialog.inner_text()
+    core.hotspot.uplink_bytes_s = None  # the hotspot recovers
+    p.wait_step("done", timeout_s=60)
+    assert p.dialog.locator("[data-stuck]").count() == 0
+    assert core.pending() == []
+
+
 def test_five_files_two_already_synced_three_are_sent(make_core: Any, phone: Any) -> None:
     core = make_core()
     first = synthetic_sessions(core.config.storage_dir, 2, laps=1, seed=7601)

@@ -11,7 +11,7 @@ import { ApiProblem, getJson, sendJson } from "../lib/api.js";
 import { fill, h } from "../lib/dom.js";
 import { lapTime } from "../lib/format.js";
 import { loadSettings, saveSettings, syncMissing } from "../lib/settings.js";
-import { CHOOSER_CANCELLED, HOTSPOT_PROMPT, LINK_LOST, bluetoothProblem, capabilityProblem, explain } from "./messages.js";
+import { CHOOSER_CANCELLED, HOTSPOT_PROMPT, LINK_LOST, NOTHING_MOVED, bluetoothProblem, capabilityProblem, explain } from "./messages.js";
 import { RUNNING_STATES, describe, doneSummary, isFor, laptopView, seconds } from "./reports.js";
 
 // Without news for this long, the user is offered Cancel and Retry. While the logger
@@ -384,16 +384,31 @@ export class SyncModal {
   armStuckTimer(ms) {
     clearTimeout(this.stuckTimer);
     this.stuckTimer = setTimeout(() => {
-      if (this.stopped || this.finished || !this.sync) return;
+      if (this.stopped || this.finished || !this.sync || this.body.querySelector("[data-stuck]")) return;
       this.body.append(
         h(
           "div.notice",
           { role: "status", "data-stuck": "" },
-          h("p", {}, "Nothing has moved for a while."),
-          h("div.actions", {}, this.button("Cancel", () => this.cancel()), this.button("Retry", () => this.retry(), true)),
+          h("div", {}, h("h3", {}, NOTHING_MOVED.title), h("p", {}, NOTHING_MOVED.text)),
+          h("div.actions", {}, this.button(NOTHING_MOVED.ask, () => this.askLogger(), true)),
         ),
       );
     }, ms);
+  }
+
+  /** The logger's current report, read over BLE and shown (the progress, or how it
+   * ended); with the link gone, reconnecting does the same. */
+  async askLogger() {
+    const sync = this.sync;
+    let status = null;
+    try {
+      status = await this.client.statusRequest();
+    } catch {
+      if (!this.client?.connected) return this.reconnect();
+    }
+    if (this.stopped || this.finished || this.sync !== sync) return;
+    if (status && isFor(status, sync.sync_id)) this.report(status); // drawn again, notice gone
+    this.armStuckTimer(STUCK_MS);
   }
 
   async serverEvent(event) {

@@ -133,3 +133,11 @@ export function bluetoothProblem(err) {
 
 export const LINK_LOST =
   "Bluetooth connection lost: the logger goes on over Wi-Fi. Following the upload from the laptop, and reconnecting…";
+
+// No report from the logger for a while, mid-sync: it may still be sending over a weak
+// hotspot, or a Bluetooth notification went missing. Asking reads its current report.
+export const NOTHING_MOVED = {
+  title: "No news from the logger for a while",
+  text: "It may still be sending over a weak hotspot: keep the phone near the car. Ask it where it is, or cancel: nothing is lost.",
+  ask: "Ask the logger",
+};
