@@ -231,7 +231,7 @@ def test_a_crawling_hotspot_offers_cancel_and_retry_then_goes_on(
     assert "nothing is lost" in notice.inner_text()
     assert p.dialog.get_by_role("button", name="Cancel sync").is_visible()  # one cancel
     assert p.step() == "uploading"  # still uploading: nothing failed
-    screenshot(p.page, "sync-12-no-news")
+    screenshot(p.page, "sync-13-no-news")
     assert axe_violations(p.page) == []
     # Asked, the logger answers over BLE with where it is: the progress, drawn afresh.
     p.click("Ask the logger")
