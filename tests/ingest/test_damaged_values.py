@@ -10,11 +10,14 @@ import datetime as dt
 import warnings
 
 import pytest
-from format_writers import sample
+from format_writers import sample, session
 
 from racesense.analysis.pipeline import analyse
 from racesense.analysis.results import SessionAnalysis
 from racesense.ingest import read_telemetry
+
+
+FIXES = len(session().t_s)  # the sample session's GNSS fixes, one row each in most formats
 
 
 def damage(data: bytes, column: int, rows: range | list[int], value: bytes) -> bytes:
@@ -52,7 +55,7 @@ def test_racecapture_gps_rows_sharing_one_utc_are_timed_by_the_logger_clock() ->
     # Every fix's Utc the same: GNSS time that never advances is no time at all, so the
     # rows keep the logger's clock (Interval) from the one fix that anchors it. It put
     # every row at one instant and failed smoothing an empty track.
-    data = damage(sample("racecapture-log"), 1, range(1559), b"1772355600000")
+    data = damage(sample("racecapture-log"), 1, range(FIXES), b"1772355600000")
     analysis = analysed(data)
     same_laps(analysis, "racecapture-log")
     assert analysis.started_at == dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -85,8 +88,8 @@ def test_racechrono_timestamp_of_minus_1e12_is_a_row_without_a_time() -> None:
     # Year -29,700: the start time overflowed Python's dates.
     data = damage(sample("racechrono-csv-3"), 0, [700], b"-1e12")
     tel = read_telemetry(data)
-    # The sample's 1559 fixes and RaceChrono's row on the line at each of 3 crossings.
-    assert len(tel) == 1559 + 3 - 1
+    # The sample's fixes and RaceChrono's row on the line at each of 3 crossings.
+    assert len(tel) == FIXES + 3 - 1
     assert tel.started_at == read_telemetry(sample("racechrono-csv-3")).started_at
     same_laps(analysed(data), "racechrono-csv-3")
 
@@ -94,7 +97,7 @@ def test_racechrono_timestamp_of_minus_1e12_is_a_row_without_a_time() -> None:
 @pytest.mark.parametrize(
     ("fmt", "column", "rows", "value"),
     [
-        ("racecapture-log", 0, range(480, 1559, 9), b"-1e300"),  # Interval: start time
+        ("racecapture-log", 0, range(480, FIXES, 9), b"-1e300"),  # Interval: start time
         ("racecapture-log", 2, range(0, 1500, 5), b"1e308"),  # AccelX: std overflowed
         ("rscore-csv-1", 0, [0], b"1e300"),  # time_ms of the first row: the start time
         ("rscore-csv-1", 8, range(0, 1500, 7), b"1e308"),  # ax_g: g to m/s^2 overflowed

@@ -52,6 +52,48 @@ def test_limit_acceleration_is_the_fastest_such_profile() -> None:
     assert np.allclose(v, expected)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    limits=hnp.arrays(np.float64, st.integers(2, 300), elements=st.floats(0.0, 80.0)),
+    curvature=st.floats(0.0, 1.0 / 20.0),
+    step=st.floats(0.2, 5.0),
+)
+def test_shared_grip_keeps_every_step_inside_the_friction_ellipse(
+    limits: np.ndarray, curvature: float, step: float
+) -> None:
+    """Each step's longitudinal acceleration, with the lateral acceleration at its slower
+    end, lies within the ellipse of the driver's limits; and the profile is never faster
+    than with grip apart."""
+    kappa = np.full(limits.shape, curvature)
+    limits = np.minimum(limits, cornering_limit_mps(kappa, DRIVER))  # as a session's are
+    v = limit_acceleration(limits, step, DRIVER, kappa)
+    w = v**2
+    assert np.all(w <= limit_acceleration(limits, step, DRIVER) ** 2 + 1e-6)
+    a_lon = np.diff(w) / (2.0 * step)
+    slower = np.minimum(w[:-1], w[1:])
+    lateral = slower * curvature / DRIVER.a_lat_max_mps2
+    pedal = np.where(a_lon > 0, a_lon / DRIVER.a_accel_max_mps2, -a_lon / DRIVER.a_brake_max_mps2)
+    assert np.all(lateral**2 + pedal**2 <= 1.0 + 1e-6)
+
+
+def test_shared_grip_brakes_before_a_corner_and_not_in_it() -> None:
+    """A straight into a 50 m-radius corner: with grip shared, braking ends before the
+    corner's limit is reached, the car never brakes at full force while cornering at
+    full grip, and it arrives no faster than the corner allows."""
+    n = 601
+    kappa = np.where(np.arange(n) >= 300, 1.0 / 50.0, 0.0)
+    limits = cornering_limit_mps(kappa, DRIVER)
+    limits[0] = 0.0
+    apart = limit_acceleration(limits, 1.0, DRIVER)
+    shared = limit_acceleration(limits, 1.0, DRIVER, kappa)
+    corner_v = np.sqrt(DRIVER.a_lat_max_mps2 * 50.0)
+    assert shared[300:] == pytest.approx(np.full(n - 300, corner_v))
+    assert np.all(shared <= apart + 1e-9)
+    # On the straight, full braking as before: the corner's grip is not used there.
+    a_lon = np.diff(shared**2) / 2.0
+    assert a_lon[:299].min() == pytest.approx(-DRIVER.a_brake_max_mps2)
+
+
 def test_flying_lap_is_periodic_and_plausible(demo: Circuit) -> None:
     kappa = demo.curvature_1pm(np.arange(0.0, demo.length_m, demo.spacing_m)[: len(demo.x_m)])
     v = flying_lap_speeds_mps(kappa, demo.spacing_m, DRIVER)

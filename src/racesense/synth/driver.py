@@ -2,8 +2,11 @@
 
 Classic lap-time simulation on a grid of distance travelled (step h): the speed limit is
 v_lim = min(v_max, sqrt(a_lat_max / |curvature|)); a forward pass caps acceleration and a
-backward pass caps braking. Working with w = v^2, which may grow by at most 2 a h per step,
-each pass is a running minimum, so both are vectorised and exact on the grid.
+backward pass caps braking. Working with w = v^2, which may grow by at most 2 a h per step.
+Grip is shared (a friction ellipse): where the corner uses a fraction g of the lateral
+limit, a step may use sqrt(1 - g^2) of the acceleration or braking limit, so each pass
+is a loop over the grid. Without curvature (grip apart) each pass is a running minimum,
+vectorised. Both are exact on the grid.
 
 Between grid nodes the car moves with constant acceleration (v^2 linear in distance),
 which is exactly what the passes allow. `Motion` holds that piecewise-constant
@@ -14,6 +17,7 @@ what makes the ground truth of a synthetic session exact rather than interpolate
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -74,14 +78,55 @@ def sampled_driver(seed: int, pace_variation: float = 0.005) -> Driver:
 def cornering_limit_mps(curvature_1pm: npt.ArrayLike, driver: Driver) -> FloatArray:
     """min(v_max, sqrt(a_lat_max / |curvature|)); straight sections get v_max."""
     kappa = np.abs(np.asarray(curvature_1pm, dtype=np.float64))
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # straight: no corner limit
         corner = np.sqrt(driver.a_lat_max_mps2 / kappa)
     return np.asarray(np.minimum(corner, driver.v_max_mps), dtype=np.float64)
 
 
-def limit_acceleration(v_limit_mps: npt.ArrayLike, step_m: float, driver: Driver) -> FloatArray:
+def limit_acceleration(
+    v_limit_mps: npt.ArrayLike,
+    step_m: float,
+    driver: Driver,
+    lateral_per_w_1pm: npt.ArrayLike | None = None,
+) -> FloatArray:
     """The fastest profile under `v_limit_mps` (nodes `step_m` apart) that respects the
-    acceleration and braking limits. Put 0 in `v_limit_mps` where the car must stand."""
+    acceleration and braking limits. Put 0 in `v_limit_mps` where the car must stand.
+
+    With `lateral_per_w_1pm` (per node: lateral acceleration / v^2, the path's |curvature|
+    on the grid), the tyres' grip is shared between cornering and the pedals (a friction
+    ellipse): a step may use only the share of the acceleration or braking limit that
+    the corner leaves, judged at its slower end. So the car brakes into a corner while it
+    turns in and feeds in the throttle as the corner opens, as a driver does, and its G-G
+    diagram fills an ellipse rather than a rectangle."""
+    if lateral_per_w_1pm is None:
+        return _limit_acceleration_apart(v_limit_mps, step_m, driver)
+    w_limit = np.asarray(v_limit_mps, dtype=np.float64) ** 2
+    lateral = np.abs(np.asarray(lateral_per_w_1pm, dtype=np.float64)) / driver.a_lat_max_mps2
+    if lateral.shape != w_limit.shape:
+        raise ValueError("one lateral factor per node is needed")
+    # Plain floats: the passes are sequential (each step's share depends on the speed
+    # reached), and a Python loop over floats beats one over NumPy scalars.
+    w = w_limit.tolist()
+    used = lateral.tolist()
+    accel_2h = 2.0 * driver.a_accel_max_mps2 * step_m
+    brake_2h = 2.0 * driver.a_brake_max_mps2 * step_m
+    for i in range(len(w) - 1):
+        grip = w[i] * used[i]
+        reach = w[i] + accel_2h * math.sqrt(1.0 - grip * grip) if grip < 1.0 else w[i]
+        if w[i + 1] > reach:
+            w[i + 1] = reach
+    for i in range(len(w) - 1, 0, -1):
+        grip = w[i] * used[i]
+        reach = w[i] + brake_2h * math.sqrt(1.0 - grip * grip) if grip < 1.0 else w[i]
+        if w[i - 1] > reach:
+            w[i - 1] = reach
+    return np.asarray(np.sqrt(np.maximum(np.minimum(w, w_limit), 0.0)), dtype=np.float64)
+
+
+def _limit_acceleration_apart(
+    v_limit_mps: npt.ArrayLike, step_m: float, driver: Driver
+) -> FloatArray:
+    """limit_acceleration with grip for cornering and for the pedals apart."""
     w_limit = np.asarray(v_limit_mps, dtype=np.float64) ** 2
     distance = np.arange(w_limit.shape[0]) * step_m
     # Forward: w[i] = min over j <= i of (w_limit[j] + 2 a (d[i] - d[j])).
@@ -102,7 +147,8 @@ def flying_lap_speeds_mps(
     limit = cornering_limit_mps(curvature_1pm, driver)
     n = limit.shape[0]
     # Three laps in a row: the middle one no longer depends on how the first began.
-    return limit_acceleration(np.tile(limit, 3), step_m, driver)[n : 2 * n]
+    kappa = np.tile(np.asarray(curvature_1pm, dtype=np.float64), 3)
+    return limit_acceleration(np.tile(limit, 3), step_m, driver, kappa)[n : 2 * n]
 
 
 def flying_lap_time_s(curvature_1pm: npt.ArrayLike, step_m: float, driver: Driver) -> float:

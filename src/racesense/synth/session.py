@@ -394,7 +394,12 @@ def _drive(
     # The limits hold on the path; the grid is in station metres.
     v_limit = v_limit / path.stretch
     v_limit[0] = v_limit[-1] = 0.0
-    motion = Motion.from_profile(limit_acceleration(v_limit, step, driver), step, stops)
+    # Lateral acceleration per v^2 on the station grid (the path is `stretch` times as
+    # long where the car is off the centreline): grip for the pedals is what it leaves.
+    lateral_per_w = path.curvature_1pm * path.stretch**2
+    motion = Motion.from_profile(
+        limit_acceleration(v_limit, step, driver, lateral_per_w), step, stops
+    )
     trajectory = Trajectory(circuit, motion, start_s, excursions)
     if pit_stop_after_lap is None or box is None:
         return trajectory, None
