@@ -16,7 +16,6 @@ from racesense.analysis.pipeline import analyse
 from racesense.analysis.results import SessionAnalysis
 from racesense.ingest import read_telemetry
 
-
 FIXES = len(session().t_s)  # the sample session's GNSS fixes, one row each in most formats
 
 
