@@ -14,8 +14,9 @@ import { loadSettings, saveSettings, syncMissing } from "../lib/settings.js";
 import { CHOOSER_CANCELLED, HOTSPOT_PROMPT, LINK_LOST, NOTHING_MOVED, bluetoothProblem, capabilityProblem, explain } from "./messages.js";
 import { RUNNING_STATES, describe, doneSummary, isFor, laptopView, seconds } from "./reports.js";
 
-// Without news for this long, the user is offered Cancel and Retry. While the logger
-// looks for the hotspot it has its own deadline (15 s), so the timer waits that out too.
+// Without news for this long, the user is told why that may be and offered to ask the
+// logger where it is (Cancel sync stays beside it). While the logger looks for the
+// hotspot it has its own deadline (15 s), so the timer waits that out too.
 const STUCK_MS = 15_000;
 const JOIN_DEADLINE_MS = 15_000;
 const RECONNECT_EVERY_MS = 2_000;

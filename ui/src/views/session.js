@@ -69,14 +69,18 @@ export async function render(root, app, sessionId) {
   let gg = null;
   let tracesModule = null;
   let placing = null; // points placed in "Set lines" mode: [start/finish, sectors...]
-  // A track saved from this page: its name, so the confirmation outlives the redraw that the
-  // re-analysis causes (the new laps arrive within a second on a laptop).
+  // A track saved from this page ({name, afterLoad}), so the confirmation outlives the
+  // redraw that the re-analysis causes (the new laps arrive within a second on a laptop);
+  // only a load started after the re-analysis was queued can show its result.
   let savedTrack = null;
+  let loads = 0;
+  let shownLoad = 0;
   let destroyed = false;
   const map = new TrackMap(mapCanvas, { onPick: (p) => picked(p) });
 
   async function load() {
     let result;
+    const thisLoad = ++loads;
     try {
       result = await getCached(`/api/sessions/${encodeURIComponent(sessionId)}`);
     } catch (err) {
@@ -91,6 +95,7 @@ export async function render(root, app, sessionId) {
     }
     const previous = doc;
     doc = result.data;
+    shownLoad = thisLoad;
     document.title = `${doc.session?.track?.name || doc.track?.name || "Session"} · Racesense`;
     drawHead(result);
     drawFacts();
@@ -269,9 +274,10 @@ export async function render(root, app, sessionId) {
 
   function savedNotice() {
     if (!savedTrack) return "";
-    return doc?.status === "ready" && doc.track?.name === savedTrack
-      ? `Saved ${savedTrack}. The laps above are timed on its lines.`
-      : `Saved ${savedTrack}. This session and others at this circuit are being analysed again.`;
+    const { name, afterLoad } = savedTrack;
+    return shownLoad > afterLoad && doc?.status === "ready" && doc.track?.name === name
+      ? `Saved ${name}. The laps above are timed on its lines.`
+      : `Saved ${name}. This session and others at this circuit are being analysed again.`;
   }
 
   function startLines() {
@@ -318,8 +324,9 @@ export async function render(root, app, sessionId) {
                 placing = null;
                 map.setLines({ placed: [] });
                 drawLinesPanel();
-                savedTrack = trackName;
+                savedTrack = { name: trackName, afterLoad: loads };
                 mapHelp.textContent = savedNotice();
+                load(); // the re-analysis may have finished before its event could be read
               } catch (err) {
                 status.textContent = `The track was not saved: ${err.message}`;
               }
