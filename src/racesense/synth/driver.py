@@ -108,19 +108,22 @@ def limit_acceleration(
     # reached), and a Python loop over floats beats one over NumPy scalars.
     w = w_limit.tolist()
     used = lateral.tolist()
-    accel_2h = 2.0 * driver.a_accel_max_mps2 * step_m
-    brake_2h = 2.0 * driver.a_brake_max_mps2 * step_m
-    for i in range(len(w) - 1):
-        grip = w[i] * used[i]
-        reach = w[i] + accel_2h * math.sqrt(1.0 - grip * grip) if grip < 1.0 else w[i]
-        if w[i + 1] > reach:
-            w[i + 1] = reach
-    for i in range(len(w) - 1, 0, -1):
-        grip = w[i] * used[i]
-        reach = w[i] + brake_2h * math.sqrt(1.0 - grip * grip) if grip < 1.0 else w[i]
-        if w[i - 1] > reach:
-            w[i - 1] = reach
+    n = len(w)
+    _shared_grip_pass(w, used, 2.0 * driver.a_accel_max_mps2 * step_m, range(n - 1), 1)
+    _shared_grip_pass(w, used, 2.0 * driver.a_brake_max_mps2 * step_m, range(n - 1, 0, -1), -1)
     return np.asarray(np.sqrt(np.maximum(np.minimum(w, w_limit), 0.0)), dtype=np.float64)
+
+
+def _shared_grip_pass(
+    w: list[float], used: list[float], limit_2h: float, nodes: range, toward: int
+) -> None:
+    """One pass, in place: from each node in `nodes` (the slower end of its step) to the
+    node `toward` it, w may grow by at most limit_2h times the pedal's share of grip."""
+    for i in nodes:
+        grip = w[i] * used[i]
+        reach = w[i] + limit_2h * math.sqrt(1.0 - grip * grip) if grip < 1.0 else w[i]
+        if w[i + toward] > reach:
+            w[i + toward] = reach
 
 
 def _limit_acceleration_apart(
