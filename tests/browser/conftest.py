@@ -194,13 +194,18 @@ def screenshot(page: Any, name: str) -> Path:
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations on the page as it is now."""
+    """axe-core's serious and critical violations on the page as it is now, once its
+    running transitions have ended (a button half-way through a theme's colour change
+    is a contrast its user never reads)."""
     page.add_script_tag(path=str(AXE))
     result = page.evaluate(
-        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        "async () => { await Promise.all(document.getAnimations()"
+        ".filter(a => isFinite(a.effect?.getComputedTiming().endTime))"
+        ".map(a => a.finished.catch(() => null)));"
+        " return (await axe.run(document, {resultTypes: ['violations']})).violations"
         ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
         ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
-        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})); }"
     )
     return list(result)
 
