@@ -192,7 +192,7 @@ def test_ble_lost_mid_upload_the_upload_completes_and_the_state_comes_back(
     core = make_core()
     synthetic_sessions(core.config.storage_dir, 3, laps=2, seed=7501)
     core.hotspot.switch(True)
-    core.hotspot.uplink_bytes_s = 600_000  # a few seconds of uploading
+    core.hotspot.uplink_bytes_s = 250_000  # ~7 s of uploading: longer than a reconnect
     p: Phone = phone(core)
     _paired_and_prompted(p)
     p.wait_step("uploading", timeout_s=30)
